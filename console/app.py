@@ -1,0 +1,153 @@
+"""The Starlette application: the hub's websocket, the HTTP API, health and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from realtime import Claims, Hub, HubEndpoint, Role, RoomContext, TokenSigner, broker_from_url
+from realtime.tokens import new_token_id
+
+from .config import Settings
+from .room import ShowRoom
+
+__all__ = ["create_app"]
+
+MAX_TOKEN_TTL_S = 7 * 24 * 3600
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class Api:
+    """HTTP endpoints; each checks the admin key and validates its body."""
+
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+
+    def _is_admin(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        given = header.removeprefix("Bearer ").strip()
+        return bool(given) and hmac.compare_digest(given, self.settings.admin_key)
+
+    async def _json(self, request: Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def mint_token(self, request: Request) -> Response:
+        if not self._is_admin(request):
+            return _error(401, "admin key required (Authorization: Bearer <key>)")
+        body = await self._json(request)
+        if body is None:
+            return _error(400, "body must be a JSON object")
+        try:
+            role = Role(body.get("role", ""))
+            ttl_s = float(body.get("ttl_s", 3600))
+            if not 0 < ttl_s <= MAX_TOKEN_TTL_S:
+                raise ValueError(f"ttl_s must be in (0, {MAX_TOKEN_TTL_S}]")
+            claims = Claims(
+                room=str(body.get("room", "")),
+                role=role,
+                user=str(body.get("user", "")),
+                expires_at=time.time() + ttl_s,
+                token_id=new_token_id(),
+                name=str(body.get("name", ""))[:64],
+            )
+            token = self.hub.signer.mint(claims)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(
+            {"token": token, "token_id": claims.token_id, "expires_at": claims.expires_at}
+        )
+
+    async def revoke_token(self, request: Request) -> Response:
+        if not self._is_admin(request):
+            return _error(401, "admin key required (Authorization: Bearer <key>)")
+        body = await self._json(request)
+        if body is None or not isinstance(body.get("token_id"), str):
+            return _error(400, 'body must be {"token_id": "..."}')
+        expires_at = float(body.get("expires_at", time.time() + MAX_TOKEN_TTL_S))
+        await self.hub.broker.revoke(body["token_id"], expires_at)
+        return JSONResponse({"revoked": body["token_id"]})
+
+    async def health(self, request: Request) -> Response:
+        healthy = self.hub.broker.is_healthy and self.hub.accepting
+        status = "ok" if healthy else "degraded"
+        return JSONResponse(
+            {"status": status, **self.hub.stats()}, status_code=200 if healthy else 503
+        )
+
+    async def metrics(self, request: Request) -> Response:
+        stats = self.hub.stats()
+        node = stats["node"]
+        lines = [
+            f'livecon_sockets{{node="{node}"}} {stats["sockets"]}',
+            f'livecon_rooms{{node="{node}"}} {stats["rooms"]}',
+            f'livecon_broker_healthy{{node="{node}"}} {int(stats["broker"]["healthy"])}',
+        ]
+        for name, value in sorted(stats["counters"].items()):
+            lines.append(f'livecon_{name}_total{{node="{node}"}} {value}')
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The app for one node; the hub starts and stops with the app's lifespan."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = broker_from_url(
+        settings.broker_url,
+        revocations_path=None if settings.redis_url else str(settings.durable_path),
+    )
+    node = settings.hub.node
+
+    def handlers(room: RoomContext) -> ShowRoom:
+        return ShowRoom(room, node)
+
+    hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
+    api = Api(settings, hub)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/ws", HubEndpoint(hub)),
+            Route("/healthz", api.health),
+            Route("/metrics", api.metrics),
+            Route("/api/tokens", api.mint_token, methods=["POST"]),
+            Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory``: settings from ``LIVECON_*`` variables."""
+    import os
+
+    from realtime import HubSettings
+
+    hub = HubSettings(tick_s=float(os.environ.get("LIVECON_TICK_MS", "100")) / 1000)
+    if os.environ.get("LIVECON_NODE"):
+        hub = HubSettings(node=os.environ["LIVECON_NODE"], tick_s=hub.tick_s)
+    return create_app(Settings(redis_url=os.environ.get("LIVECON_REDIS_URL", ""), hub=hub))

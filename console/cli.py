@@ -1,0 +1,140 @@
+"""``livecon``: serve the console, mint tokens.
+
+Run ``livecon --help`` or ``livecon COMMAND --help`` for every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("LIVECON_REDIS_URL", ""),
+        metavar="URL",
+        help="Redis URL (redis://host:port/db) to share rooms between nodes; "
+        "without it livecon runs embedded: memory broker, SQLite in --data-dir",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("LIVECON_DATA", ".livecon"),
+        type=Path,
+        help="where embedded mode keeps its SQLite file and generated secrets (default: .livecon)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livecon",
+        description="Real-time console for livestream commerce: one websocket hub feeding "
+        "the host's teleprompter, the controllers' dashboard and the viewers' widget.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the console (HTTP API and websocket hub)",
+        description="Run the console with uvicorn.",
+    )
+    _add_common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes; more than one needs --redis"
+    )
+    serve.add_argument(
+        "--tick-ms",
+        type=int,
+        default=100,
+        help="per-room batching tick in milliseconds (default 100)",
+    )
+    serve.add_argument("--node", default="", help="node name shown in presence and metrics")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+    token = commands.add_parser(
+        "token",
+        help="mint an access token for a screen",
+        description="Mint a signed token with this node's key.",
+    )
+    _add_common(token)
+    token.add_argument("--room", required=True, help="room name")
+    token.add_argument(
+        "--role", required=True, choices=["viewer", "host", "controller", "support", "admin"]
+    )
+    token.add_argument("--user", required=True, help="user id")
+    token.add_argument("--name", default="", help="display name")
+    token.add_argument("--ttl", type=float, default=12 * 3600, help="seconds (default 12 h)")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1 and not args.redis:
+        print(
+            "livecon: --workers > 1 needs --redis (embedded mode is one process)", file=sys.stderr
+        )
+        return 2
+    os.environ["LIVECON_REDIS_URL"] = args.redis
+    os.environ["LIVECON_DATA"] = str(args.data_dir)
+    os.environ["LIVECON_TICK_MS"] = str(args.tick_ms)
+    if args.node:
+        os.environ["LIVECON_NODE"] = args.node
+    from .config import Settings
+
+    Settings(redis_url=args.redis, data_dir=args.data_dir)  # fail fast on missing secrets
+    uvicorn.run(
+        "console.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from realtime import Claims, Role, TokenSigner
+    from realtime.tokens import new_token_id
+
+    from .config import Settings
+
+    settings = Settings(redis_url=args.redis, data_dir=args.data_dir)
+    claims = Claims(
+        room=args.room,
+        role=Role(args.role),
+        user=args.user,
+        expires_at=time.time() + args.ttl,
+        token_id=new_token_id(),
+        name=args.name,
+    )
+    try:
+        print(TokenSigner(settings.secret.encode()).mint(claims))
+    except ValueError as exc:
+        print(f"livecon token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _token(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

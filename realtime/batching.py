@@ -1,0 +1,178 @@
+"""Per-room tick batching: what a node gathers between ticks and what it publishes.
+
+Three lanes, as the wire protocol describes them:
+
+- events (commerce and control): ordered, each gets a room-wide sequence
+  number from the broker, kept in the room's history for resume;
+- chat: batched, never numbered, may be sampled for viewers in a flood;
+- state: conflated, only the latest value per key is kept and published.
+
+Every item carries an :class:`~realtime.permissions.Audience` mask. Pure: no
+I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgpack
+
+__all__ = ["Batch", "Delivery", "Outbox", "OutboxFullError", "build_frame"]
+
+DEFAULT_MAX_EVENTS: Final = 5_000
+DEFAULT_MAX_CHAT: Final = 5_000
+
+Event = tuple[int, dict[str, Any]]
+StateItem = tuple[int, str, Any]
+
+
+class OutboxFullError(Exception):
+    """More ordered events in one tick than ``max_events``; the newest is refused."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """One node's contribution to a room for one tick; the unit carried by the bus."""
+
+    node: str
+    sent_at_ms: int
+    events: list[Event] = field(default_factory=list)
+    chat: list[Event] = field(default_factory=list)
+    chat_dropped: int = 0
+    state: list[StateItem] = field(default_factory=list)
+
+    def pack(self) -> bytes:
+        body = [self.node, self.sent_at_ms, self.events, self.chat, self.chat_dropped, self.state]
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        return packed
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Batch:
+        node, sent_at_ms, events, chat, dropped, state = msgpack.unpackb(data, raw=False)
+        return cls(
+            node=node,
+            sent_at_ms=sent_at_ms,
+            events=[(mask, body) for mask, body in events],
+            chat=[(mask, body) for mask, body in chat],
+            chat_dropped=dropped,
+            state=[(mask, key, value) for mask, key, value in state],
+        )
+
+    def pack_events(self) -> list[bytes]:
+        """Each event alone, as the history keeps them."""
+        return [msgpack.packb([mask, body], use_bin_type=True) for mask, body in self.events]
+
+
+def unpack_event(data: bytes) -> Event:
+    mask, body = msgpack.unpackb(data, raw=False)
+    return mask, body
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A batch as the broker hands it to every node serving the room.
+
+    The batch's events carry sequence numbers ``high_water - len(events) + 1``
+    through ``high_water``, in order.
+    """
+
+    room: str
+    epoch: str
+    high_water: int
+    batch: Batch
+
+    @property
+    def first_seq(self) -> int:
+        return self.high_water - len(self.batch.events) + 1
+
+
+class Outbox:
+    """What one node gathered for one room since its last tick.
+
+    Bounded: at most ``max_events`` ordered events per tick (policy ``refuse``:
+    :class:`OutboxFullError`, so the caller can answer the client) and at most
+    ``max_chat`` chat items (policy ``drop_oldest``, counted in
+    ``chat_dropped``). State is conflated per key.
+    """
+
+    def __init__(
+        self, max_events: int = DEFAULT_MAX_EVENTS, max_chat: int = DEFAULT_MAX_CHAT
+    ) -> None:
+        self.max_events = max_events
+        self.max_chat = max_chat
+        self._events: list[Event] = []
+        self._chat: list[Event] = []
+        self._chat_dropped = 0
+        self._state: dict[str, tuple[int, Any]] = {}
+
+    def add_event(self, mask: int, event: dict[str, Any]) -> None:
+        if len(self._events) >= self.max_events:
+            raise OutboxFullError(f"more than {self.max_events} events in one tick")
+        self._events.append((mask, event))
+
+    def add_chat(self, mask: int, item: dict[str, Any]) -> None:
+        if len(self._chat) >= self.max_chat:
+            del self._chat[0]
+            self._chat_dropped += 1
+        self._chat.append((mask, item))
+
+    def set_state(self, mask: int, key: str, value: Any) -> None:
+        self._state[key] = (mask, value)
+
+    def is_empty(self) -> bool:
+        return not (self._events or self._chat or self._state or self._chat_dropped)
+
+    def restore(self, batch: Batch) -> None:
+        """Put back what a failed publish took: events, state not set since; chat is dropped."""
+        self._events[:0] = batch.events
+        self._chat_dropped += len(batch.chat) + batch.chat_dropped
+        for mask, key, value in batch.state:
+            self._state.setdefault(key, (mask, value))
+
+    def take(self, node: str, now_ms: int) -> Batch | None:
+        """Everything gathered, as one batch, leaving the outbox empty."""
+        if self.is_empty():
+            return None
+        batch = Batch(
+            node=node,
+            sent_at_ms=now_ms,
+            events=self._events,
+            chat=self._chat,
+            chat_dropped=self._chat_dropped,
+            state=[(mask, key, value) for key, (mask, value) in self._state.items()],
+        )
+        self._events, self._chat, self._chat_dropped, self._state = [], [], 0, {}
+        return batch
+
+
+def build_frame(delivery: Delivery, audience: int, chat_cap: int | None) -> dict[str, Any] | None:
+    """The ``batch`` frame for one audience, or ``None`` when it would be empty.
+
+    ``chat_cap`` limits chat items per frame (the newest are kept); a capped
+    frame says ``"sampled": true`` and how many items the tick carried.
+    """
+    batch = delivery.batch
+    events = [
+        {**body, "seq": delivery.first_seq + index}
+        for index, (mask, body) in enumerate(batch.events)
+        if mask & audience
+    ]
+    chat = [body for mask, body in batch.chat if mask & audience]
+    state = {key: value for mask, key, value in batch.state if mask & audience}
+    if not (events or chat or state):
+        return None
+    frame: dict[str, Any] = {"t": "batch", "seq": delivery.high_water, "ts": batch.sent_at_ms}
+    if events:
+        frame["ev"] = events
+    if chat:
+        total = len(chat) + batch.chat_dropped
+        if chat_cap is not None and len(chat) > chat_cap:
+            chat = chat[-chat_cap:]
+        frame["chat"] = chat
+        if len(chat) < total:
+            frame["sampled"] = True
+            frame["chat_total"] = total
+    if state:
+        frame["st"] = state
+    return frame

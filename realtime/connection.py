@@ -1,0 +1,169 @@
+"""One websocket: its identity, its bounded outbound queue and its writer task.
+
+The fan-out never awaits a socket: it calls :meth:`Connection.offer`, which
+decides by the backlog policy in :mod:`realtime.outbound` and appends a shared
+message object to this socket's queue. One writer task per socket (not per
+message) drains the queue through the ASGI ``send`` callable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .codec import Codec, OutgoingMessage, message_size
+from .outbound import VARIANT_FOR_STAGE, BacklogLimits, SharedFrame, Stage
+from .permissions import Audience
+from .protocol import CLOSE_REASONS, CLOSE_SLOW_CONSUMER, FRAME_BATCH, FRAME_NOTICE
+from .tokens import Claims
+
+__all__ = ["Connection", "Session"]
+
+log = logging.getLogger("livecon.hub")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who is on a socket: the token's claims and what the hub derived from them."""
+
+    claims: Claims
+    audience: Audience
+    codec: Codec
+    address: str
+    connection_id: int
+
+
+class Connection:
+    """A socket's outbound side. ``offer`` and ``push`` never block."""
+
+    __slots__ = (
+        "_closing",
+        "_queue",
+        "_wake",
+        "_writer",
+        "chat_dropped",
+        "closed",
+        "high_water",
+        "limits",
+        "pending_state",
+        "queued_bytes",
+        "send",
+        "session",
+    )
+
+    def __init__(self, session: Session, send: Send, limits: BacklogLimits) -> None:
+        self.session = session
+        self.send = send
+        self.limits = limits
+        self._queue: deque[OutgoingMessage] = deque()
+        self.queued_bytes = 0
+        self.pending_state: dict[str, Any] = {}
+        self.chat_dropped = 0
+        self.high_water = 0
+        self.closed = False
+        self._closing: int | None = None
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def stage(self) -> Stage:
+        return self.limits.stage(self.queued_bytes)
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_forever())
+
+    def offer(self, frame: SharedFrame, high_water: int) -> None:
+        """Queue a shared frame by the backlog policy; may schedule a close for slowness."""
+        if self.closed or self._closing is not None:
+            return
+        stage = self.stage
+        if stage is Stage.HOPELESS:
+            self.close_soon(CLOSE_SLOW_CONSUMER)
+            return
+        self.high_water = max(self.high_water, high_water)
+        if stage is not Stage.HEALTHY:
+            self.pending_state.update(frame.state)
+        if stage is Stage.DROPPING_CHAT:
+            self.chat_dropped += frame.chat_count
+        message = frame.message(self.session.codec, VARIANT_FOR_STAGE[stage])
+        if message is not None:
+            self._append(message)
+
+    def push(self, frame: dict[str, Any]) -> None:
+        """Queue a frame for this socket alone (welcome, ack, error)."""
+        if not self.closed:
+            self._append(self.session.codec.encode(frame))
+
+    def push_first(self, frames: list[dict[str, Any]]) -> None:
+        """Queue frames ahead of everything queued so far (the welcome and its catch-up)."""
+        for frame in reversed(frames):
+            message = self.session.codec.encode(frame)
+            self._queue.appendleft(message)
+            self.queued_bytes += message_size(message)
+        self._wake.set()
+
+    def close_soon(self, code: int) -> None:
+        """Close with ``code`` after what is queued, or at once if the socket is stalled."""
+        if self._closing is None and not self.closed:
+            self._closing = code
+            if code == CLOSE_SLOW_CONSUMER:
+                self._queue.clear()
+                self.queued_bytes = 0
+                if self._writer is not None:
+                    self._writer.cancel()
+                    self._writer = asyncio.create_task(self._close(code))
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel the writer; used once the socket is gone."""
+        self.closed = True
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+    def _append(self, message: OutgoingMessage) -> None:
+        self._queue.append(message)
+        self.queued_bytes += message_size(message)
+        self._wake.set()
+
+    async def _write_forever(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    message = self._queue.popleft()
+                    self.queued_bytes -= message_size(message)
+                    await self.send(message)
+                    if self.queued_bytes < self.limits.recovered_at:
+                        self._push_recovered()
+                if self._closing is not None:
+                    await self._close(self._closing)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the socket went away under us
+            log.debug("writer for connection %s ended: %r", self.session.connection_id, exc)
+            self.closed = True
+
+    def _push_recovered(self) -> None:
+        if self.pending_state:
+            state, self.pending_state = self.pending_state, {}
+            self.push({"t": FRAME_BATCH, "seq": self.high_water, "st": state})
+        if self.chat_dropped:
+            dropped, self.chat_dropped = self.chat_dropped, 0
+            self.push({"t": FRAME_NOTICE, "kind": "chat_dropped", "count": dropped})
+
+    async def _close(self, code: int) -> None:
+        self.closed = True
+        reason = CLOSE_REASONS.get(code, "")
+        with contextlib.suppress(Exception):
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})

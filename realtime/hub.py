@@ -1,0 +1,324 @@
+"""The hub: rooms, the per-room tick, fan-out, presence, revocation, shutdown.
+
+Flow of one tick (every ``tick_s``): each room's outbox becomes one batch,
+published on the broker (which numbers its events); every node serving the
+room receives the delivery, builds one frame per audience, encodes it at most
+once per codec and variant, and offers the same message object to every local
+socket of that audience. The socket side lives in :mod:`realtime.endpoint`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .batching import Delivery, Outbox, build_frame
+from .brokers import Broker
+from .connection import Connection
+from .errors import BrokerError
+from .outbound import BacklogLimits, SharedFrame
+from .permissions import Audience, Role
+from .protocol import CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REVOKED
+from .rooms import HandlerFactory, LocalRoom
+from .tokens import TokenSigner
+
+__all__ = ["Hub", "HubSettings"]
+
+log = logging.getLogger("livecon.hub")
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    """Tunables; every limit here is documented in ``docs/protocol.md``."""
+
+    node: str = field(default_factory=lambda: "node-" + secrets.token_hex(3))
+    tick_s: float = 0.1
+    presence_interval_s: float = 1.0
+    room_linger_s: float = 30.0
+    max_frame_bytes: int = 16 * 1024
+    viewer_chat_cap: int = 50
+    replay_limit: int = 1000
+    max_connections_per_address: int = 200
+    rate_per_s: dict[Role, float] = field(
+        default_factory=lambda: {
+            Role.VIEWER: 5.0,
+            Role.HOST: 10.0,
+            Role.SUPPORT: 20.0,
+            Role.CONTROLLER: 30.0,
+            Role.ADMIN: 30.0,
+        }
+    )
+    burst: float = 20.0
+    max_errors_per_minute: int = 60
+    backlog: BacklogLimits = field(default_factory=BacklogLimits)
+
+
+class Hub:
+    """Serves every socket of this node; see the module docstring for the flow."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        signer: TokenSigner,
+        handlers: HandlerFactory,
+        settings: HubSettings | None = None,
+    ) -> None:
+        self.broker = broker
+        self.signer = signer
+        self.handlers = handlers
+        self.settings = settings or HubSettings()
+        self.rooms: dict[str, LocalRoom] = {}
+        self.by_token: dict[str, set[Connection]] = {}
+        self.by_address: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        self.accepting = False
+        self._room_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.connect(self)
+        self._tasks = [
+            asyncio.create_task(self._supervise("tick", self._tick_once, self.settings.tick_s)),
+            asyncio.create_task(
+                self._supervise("presence", self._housekeep, self.settings.presence_interval_s)
+            ),
+        ]
+        self.accepting = True
+
+    async def stop(self) -> None:
+        """Stop accepting, publish what is pending, close every socket with 1001."""
+        self.accepting = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(BrokerError):
+            await self._tick_once()
+        for room in self.rooms.values():
+            for conn in room.connections():
+                conn.close_soon(CLOSE_GOING_AWAY)
+        await asyncio.sleep(0)
+        await self.broker.disconnect()
+
+    async def _supervise(self, name: str, step: Any, interval_s: float) -> None:
+        """Run ``step`` every ``interval_s``; log failures and back off, capped at 5 s."""
+        backoff = interval_s
+        while True:
+            started = time.monotonic()
+            try:
+                await step()
+                backoff = interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.counters[f"{name}_failures"] += 1
+                log.exception("%s failed; retrying in %.2fs", name, backoff)
+                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(backoff)
+            await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+    # rooms -------------------------------------------------------------------
+
+    async def join(self, conn: Connection) -> LocalRoom:
+        """Add a socket to its room, subscribing this node to the room if needed."""
+        name = conn.session.claims.room
+        lock = self._room_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(name)
+            if room is None:
+                room = LocalRoom(name, Outbox())
+                await self.broker.subscribe(name)
+                snapshot = await self.broker.snapshot(name)
+                room.epoch, room.high_water = snapshot.epoch, snapshot.high_water
+                room.handler = self.handlers(room)
+                self.rooms[name] = room
+            room.add(conn)
+        token = conn.session.claims.token_id
+        self.by_token.setdefault(token, set()).add(conn)
+        self.by_address[conn.session.address] += 1
+        return room
+
+    def leave(self, conn: Connection) -> None:
+        room = self.rooms.get(conn.session.claims.room)
+        if room is not None:
+            room.remove(conn, time.monotonic())
+        token = conn.session.claims.token_id
+        group = self.by_token.get(token)
+        if group is not None:
+            group.discard(conn)
+            if not group:
+                del self.by_token[token]
+        self.by_address[conn.session.address] -= 1
+        if self.by_address[conn.session.address] <= 0:
+            del self.by_address[conn.session.address]
+
+    # broker listener ---------------------------------------------------------
+
+    def on_delivery(self, delivery: Delivery) -> None:
+        room = self.rooms.get(delivery.room)
+        if room is None:
+            return
+        if room.held is not None:
+            room.held.append(delivery)
+            return
+        if delivery.epoch != room.epoch or delivery.first_seq > room.high_water + 1:
+            room.held = [delivery]
+            asyncio.get_running_loop().create_task(self._catch_up(room))
+            return
+        self._fan_out(room, delivery)
+
+    def on_revoked(self, token_id: str) -> None:
+        for conn in list(self.by_token.get(token_id, ())):
+            conn.close_soon(CLOSE_TOKEN_REVOKED)
+        self.counters["revocations"] += 1
+
+    def _fan_out(self, room: LocalRoom, delivery: Delivery) -> None:
+        if delivery.high_water <= room.high_water and delivery.batch.events:
+            return  # already applied while catching up
+        room.high_water = max(room.high_water, delivery.high_water)
+        self.counters["deliveries"] += 1
+        for audience, sockets in room.sockets.items():
+            if not sockets:
+                continue
+            cap = self.settings.viewer_chat_cap if audience is Audience.VIEWER else None
+            frame = build_frame(delivery, audience, cap)
+            if frame is None:
+                continue
+            shared = SharedFrame(frame)
+            for conn in list(sockets):
+                conn.offer(shared, delivery.high_water)
+            self.counters["frames_offered"] += len(sockets)
+
+    async def _catch_up(self, room: LocalRoom) -> None:
+        """Fill a gap (or an epoch change) from history, then apply held deliveries."""
+        held = room.held or []
+        first = held[0]
+        try:
+            replay = await self.broker.replay(
+                room.name, room.epoch, room.high_water, self.settings.replay_limit
+            )
+        except BrokerError:
+            replay = None
+        if replay is not None and replay.events is not None:
+            self._replay_to_room(room, replay.events)
+        else:
+            self.counters["resyncs"] += 1
+            await self._resync(room, first.epoch)
+        held, room.held = room.held or [], None
+        for delivery in held:
+            if delivery.epoch == room.epoch:
+                self._fan_out(room, delivery)
+
+    def _replay_to_room(self, room: LocalRoom, events: list[tuple[int, Any]]) -> None:
+        from .batching import Batch
+
+        if not events:
+            return
+        high_water = events[-1][0]
+        batch = Batch(
+            node="replay", sent_at_ms=int(time.time() * 1000), events=[event for _, event in events]
+        )
+        self._fan_out(room, Delivery(room.name, room.epoch, high_water, batch))
+
+    async def _resync(self, room: LocalRoom, epoch: str) -> None:
+        """The room's history moved on without us: send every socket a snapshot."""
+        try:
+            snapshot = await self.broker.snapshot(room.name)
+        except BrokerError:
+            return
+        room.epoch, room.high_water = snapshot.epoch, snapshot.high_water
+        for conn in room.connections():
+            state = {
+                key: value for mask, key, value in snapshot.state if mask & conn.session.audience
+            }
+            conn.push(
+                {
+                    "t": "snapshot",
+                    "epoch": snapshot.epoch,
+                    "seq": snapshot.high_water,
+                    "st": state,
+                    "history_lost": True,
+                }
+            )
+
+    # periodic work -----------------------------------------------------------
+
+    async def _tick_once(self) -> None:
+        """Publish each room's outbox as one batch; on failure keep events for the next tick."""
+        now_ms = int(time.time() * 1000)
+        pending = []
+        for room in self.rooms.values():
+            batch = room.outbox.take(self.settings.node, now_ms)
+            if batch is not None:
+                pending.append((room, batch))
+        if not pending:
+            return
+        results = await asyncio.gather(
+            *(self.broker.publish(room.name, batch) for room, batch in pending),
+            return_exceptions=True,
+        )
+        for (room, batch), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                self.counters["publish_failures"] += 1
+                room.outbox.restore(batch)
+            else:
+                self.counters["batches_published"] += 1
+
+    async def _housekeep(self) -> None:
+        now = time.time()
+        self._close_expired(now)
+        for name, room in list(self.rooms.items()):
+            if room.is_empty() and room.empty_since is not None:
+                if time.monotonic() - room.empty_since > self.settings.room_linger_s:
+                    del self.rooms[name]
+                    self._room_locks.pop(name, None)
+                    await self.broker.unsubscribe(name)
+                continue
+            await self._report_presence(room)
+
+    def _close_expired(self, now: float) -> None:
+        for group in list(self.by_token.values()):
+            for conn in list(group):
+                if conn.session.claims.is_expired(now):
+                    conn.close_soon(CLOSE_TOKEN_EXPIRED)
+
+    async def _report_presence(self, room: LocalRoom) -> None:
+        counts = room.counts(lambda session: session.claims.role.value)
+        nodes = await self.broker.report_presence(
+            room.name, self.settings.node, counts, ttl_s=3 * self.settings.presence_interval_s
+        )
+        by_role: Counter[str] = Counter()
+        for node_counts in nodes.values():
+            by_role.update(node_counts)
+        online = by_role.get(Role.VIEWER.value, 0)
+        room.peak = max(room.peak, online)
+        room.set_state(Audience.ALL, "online", {"now": online})
+        room.set_state(
+            Audience.CONTROL,
+            "presence",
+            {
+                "online": online,
+                "peak": room.peak,
+                "by_role": dict(by_role),
+                "nodes": {node: sum(c.values()) for node, c in nodes.items()},
+            },
+        )
+
+    def stats(self) -> dict[str, Any]:
+        sockets = sum(len(room.connections()) for room in self.rooms.values())
+        return {
+            "node": self.settings.node,
+            "rooms": len(self.rooms),
+            "sockets": sockets,
+            "broker": self.broker.describe(),
+            "counters": dict(self.counters),
+        }

@@ -1,0 +1,121 @@
+"""Client message types, their fields and the action each one needs.
+
+``parse_message`` turns a decoded frame into a :class:`ClientMessage` or
+raises :class:`ProtocolError` naming exactly what is wrong. Pure.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .errors import ProtocolError
+from .permissions import Action
+from .protocol import ERROR_BAD_MESSAGE, ERROR_UNKNOWN_TYPE, MAX_REF_LENGTH, MAX_TYPE_LENGTH
+
+__all__ = ["MESSAGE_SPECS", "ClientMessage", "Field", "MessageSpec", "parse_message"]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a message: its Python type, whether it is required, its bounds.
+
+    For ``str`` the bounds are characters; for ``int`` they are values.
+    """
+
+    kind: type
+    required: bool = True
+    low: int = 0
+    high: int = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    action: Action | None
+    fields: dict[str, Field]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    type: str
+    ref: str | int | None
+    body: dict[str, Any]
+
+
+_TEXT = Field(str, low=1, high=500)
+
+MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
+    "ping": MessageSpec(None, {}),
+    "comment": MessageSpec(Action.COMMENT, {"text": _TEXT}),
+    "cue": MessageSpec(
+        Action.SEND_CUE,
+        {"text": Field(str, low=1, high=280), "level": Field(str, required=False, high=16)},
+    ),
+    "cue_ack": MessageSpec(Action.ACKNOWLEDGE_CUE, {"cue": Field(str, low=1, high=64)}),
+}
+
+
+def parse_message(frame: Any, specs: dict[str, MessageSpec] = MESSAGE_SPECS) -> ClientMessage:
+    """Validate a decoded frame against ``specs``."""
+    if not isinstance(frame, dict):
+        raise ProtocolError(ERROR_BAD_MESSAGE, "expected an object, got " + type(frame).__name__)
+    ref = _ref_of(frame)
+    kind = frame.get("t")
+    if not isinstance(kind, str) or not 0 < len(kind) <= MAX_TYPE_LENGTH:
+        raise ProtocolError(ERROR_BAD_MESSAGE, "field 't' must be a message type", ref)
+    spec = specs.get(kind)
+    if spec is None:
+        raise ProtocolError(ERROR_UNKNOWN_TYPE, f"unknown message type {kind!r}", ref)
+    body = {
+        name: _checked(name, field, frame.get(name), ref) for name, field in spec.fields.items()
+    }
+    extra = set(frame) - set(spec.fields) - {"t", "id"}
+    if extra:
+        raise ProtocolError(
+            ERROR_BAD_MESSAGE, f"unexpected field {sorted(map(str, extra))[0]!r}", ref
+        )
+    return ClientMessage(kind, ref, {k: v for k, v in body.items() if v is not None})
+
+
+def _ref_of(frame: dict[Any, Any]) -> str | int | None:
+    ref = frame.get("id")
+    if ref is None:
+        return None
+    if isinstance(ref, bool) or not isinstance(ref, str | int):
+        raise ProtocolError(ERROR_BAD_MESSAGE, "field 'id' must be a string or an integer")
+    if isinstance(ref, str) and len(ref) > MAX_REF_LENGTH:
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field 'id' is longer than {MAX_REF_LENGTH}")
+    if isinstance(ref, int) and not -(2**53) < ref < 2**53:
+        raise ProtocolError(ERROR_BAD_MESSAGE, "field 'id' is out of range")
+    return ref
+
+
+def _checked(name: str, field: Field, value: Any, ref: str | int | None) -> Any:
+    if value is None:
+        if field.required:
+            raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} is required", ref)
+        return None
+    if field.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} must be an integer", ref)
+    if field.kind is str:
+        return _checked_text(name, field, value, ref)
+    if not field.low <= value <= field.high:
+        raise ProtocolError(
+            ERROR_BAD_MESSAGE, f"field {name!r} must be between {field.low} and {field.high}", ref
+        )
+    return value
+
+
+def _checked_text(name: str, field: Field, value: Any, ref: str | int | None) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} must be a string", ref)
+    text = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = text.strip()
+    if len(text) < field.low:
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} is empty", ref)
+    if len(text) > field.high:
+        raise ProtocolError(
+            ERROR_BAD_MESSAGE, f"field {name!r} is longer than {field.high} characters", ref
+        )
+    return text

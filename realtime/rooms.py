@@ -1,0 +1,94 @@
+"""A room as one node sees it: its local sockets, its outbox and its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .batching import Delivery, Outbox
+from .connection import Connection, Session
+from .messages import ClientMessage
+from .permissions import Audience
+
+__all__ = ["HandlerFactory", "LocalRoom", "RoomContext", "RoomHandler"]
+
+
+class RoomContext(Protocol):
+    """What a room handler may do: emit into the room's next tick."""
+
+    @property
+    def name(self) -> str: ...
+
+    def emit_event(self, mask: int, event: dict[str, Any]) -> None: ...
+
+    def emit_chat(self, mask: int, item: dict[str, Any]) -> None: ...
+
+    def set_state(self, mask: int, key: str, value: Any) -> None: ...
+
+
+class RoomHandler(Protocol):
+    """The show's side of a room: turns client messages into room output.
+
+    ``handle`` returns the body of the ``ack`` frame, or raises
+    ``ProtocolError(ERROR_REJECTED, reason)`` to refuse with a reason.
+    """
+
+    async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]: ...
+
+
+HandlerFactory = Callable[[RoomContext], RoomHandler]
+
+
+class LocalRoom:
+    """One room on one node.
+
+    ``high_water`` and ``epoch`` are those of the last delivery applied here;
+    while ``held`` is a list, a gap is being filled from history and new
+    deliveries wait in it, in order.
+    """
+
+    def __init__(self, name: str, outbox: Outbox) -> None:
+        self.name = name
+        self.outbox = outbox
+        self.sockets: dict[Audience, set[Connection]] = {
+            Audience.VIEWER: set(),
+            Audience.HOST: set(),
+            Audience.CONTROL: set(),
+        }
+        self.handler: RoomHandler | None = None
+        self.epoch = ""
+        self.high_water = 0
+        self.held: list[Delivery] | None = None
+        self.peak = 0
+        self.empty_since: float | None = None
+
+    def emit_event(self, mask: int, event: dict[str, Any]) -> None:
+        self.outbox.add_event(mask, event)
+
+    def emit_chat(self, mask: int, item: dict[str, Any]) -> None:
+        self.outbox.add_chat(mask, item)
+
+    def set_state(self, mask: int, key: str, value: Any) -> None:
+        self.outbox.set_state(mask, key, value)
+
+    def add(self, connection: Connection) -> None:
+        self.sockets[connection.session.audience].add(connection)
+        self.empty_since = None
+
+    def remove(self, connection: Connection, now: float) -> None:
+        self.sockets[connection.session.audience].discard(connection)
+        if self.is_empty():
+            self.empty_since = now
+
+    def is_empty(self) -> bool:
+        return not any(self.sockets.values())
+
+    def connections(self) -> list[Connection]:
+        return [conn for group in self.sockets.values() for conn in group]
+
+    def counts(self, by_role: Callable[[Session], str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for conn in self.connections():
+            role = by_role(conn.session)
+            counts[role] = counts.get(role, 0) + 1
+        return counts
