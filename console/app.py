@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from realtime import Claims, Hub, HubEndpoint, Role, RoomContext, TokenSigner, broker_from_url
+from realtime import (
+    Claims,
+    Hub,
+    HubEndpoint,
+    HubSettings,
+    Role,
+    RoomContext,
+    TokenSigner,
+    broker_from_url,
+)
+from realtime.outbound import BacklogLimits
 from realtime.tokens import new_token_id
 
 from .config import Settings
@@ -141,13 +153,29 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+def hub_settings_from_env(environ: dict[str, str]) -> HubSettings:
+    """``HubSettings`` from ``LIVECON_TICK_MS``, ``LIVECON_NODE`` and ``LIVECON_HUB_SETTINGS``.
+
+    ``LIVECON_HUB_SETTINGS`` is a JSON object of :class:`HubSettings` fields, e.g.
+    ``{"max_connections_per_address": 10, "backlog": {"close_at": 65536},
+    "rate_per_s": {"viewer": 50}}``; an unknown field is an error.
+    """
+    overrides: dict[str, Any] = json.loads(environ.get("LIVECON_HUB_SETTINGS") or "{}")
+    if "LIVECON_TICK_MS" in environ:
+        overrides["tick_s"] = float(environ["LIVECON_TICK_MS"]) / 1000
+    if environ.get("LIVECON_NODE"):
+        overrides["node"] = environ["LIVECON_NODE"]
+    if "backlog" in overrides:
+        overrides["backlog"] = BacklogLimits(**overrides["backlog"])
+    if "rate_per_s" in overrides:
+        rates = HubSettings().rate_per_s
+        rates.update({Role(role): float(rate) for role, rate in overrides["rate_per_s"].items()})
+        overrides["rate_per_s"] = rates
+    return HubSettings(**overrides)
+
+
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: settings from ``LIVECON_*`` variables."""
-    import os
-
-    from realtime import HubSettings
-
-    hub = HubSettings(tick_s=float(os.environ.get("LIVECON_TICK_MS", "100")) / 1000)
-    if os.environ.get("LIVECON_NODE"):
-        hub = HubSettings(node=os.environ["LIVECON_NODE"], tick_s=hub.tick_s)
-    return create_app(Settings(redis_url=os.environ.get("LIVECON_REDIS_URL", ""), hub=hub))
+    environ = dict(os.environ)
+    hub = hub_settings_from_env(environ)
+    return create_app(Settings(redis_url=environ.get("LIVECON_REDIS_URL", ""), hub=hub))

@@ -191,10 +191,11 @@ class RedisBroker(Broker):
 
     async def snapshot(self, room: str) -> Snapshot:
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_key(room, "epoch"), secrets.token_hex(6), nx=True)
             pipe.hgetall(_key(room, "state"))
             pipe.get(_key(room, "epoch"))
             pipe.get(_key(room, "seq"))
-            raw_state, epoch, seq = await self._call(pipe.execute())
+            _, raw_state, epoch, seq = await self._call(pipe.execute())
         items = []
         for key, packed in raw_state.items():
             mask, value = msgpack.unpackb(packed, raw=False)
@@ -234,9 +235,10 @@ class RedisBroker(Broker):
 
     async def _epoch_and_high_water(self, room: str) -> tuple[str, int]:
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_key(room, "epoch"), secrets.token_hex(6), nx=True)
             pipe.get(_key(room, "epoch"))
             pipe.get(_key(room, "seq"))
-            epoch, seq = await self._call(pipe.execute())
+            _, epoch, seq = await self._call(pipe.execute())
         return (epoch or b"").decode(), int(seq or 0)
 
     async def _call(self, awaitable: Any) -> Any:
