@@ -6,6 +6,7 @@ Run ``livecon --help`` or ``livecon COMMAND --help`` for every option.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -58,6 +59,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node", default="", help="node name shown in presence and metrics")
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the embedded console with a simulated audience and print its URLs",
+        description="Embedded hub (memory broker, SQLite) plus simulated viewers, a host "
+        "and a controller as real websocket clients.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    demo.add_argument("--viewers", type=int, default=30, help="simulated viewers (default 30)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated audience")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".livecon/demo"),
+        help="where the demo keeps its SQLite file and secrets",
+    )
 
     token = commands.add_parser(
         "token",
@@ -129,11 +153,28 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        host=args.host,
+        port=args.port,
+        viewers=args.viewers,
+        duration_s=args.duration,
+        seed=args.seed,
+        data_dir=args.data_dir,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(options))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    return _token(args)
+    commands = {"serve": _serve, "demo": _demo, "token": _token}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""``livecon demo``: the embedded console with a small simulated audience.
+
+Starts uvicorn in this process on the embedded default (memory broker,
+SQLite in the data dir), connects simulated viewers, a controller and a host
+as real websocket clients over loopback, and prints where to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+import websockets
+
+from realtime import Claims, Role, TokenSigner
+from realtime.tokens import new_token_id
+
+from .app import create_app
+from .config import Settings
+
+__all__ = ["DemoOptions", "run_demo"]
+
+ROOM = "demo"
+GREETINGS = ["主播好！", "来了来了", "晚上好~", "第一次来直播间", "刚下班，赶上了"]
+QUESTIONS = ["这个多少钱？", "敏感肌能用吗？", "有没有小样？", "什么时候发货呀", "能不能便宜点"]
+CHEERS = ["1", "1", "1", "扣1", "666", "已下单", "冲冲冲", "好看！"]
+CUES = [
+    "下一个产品准备",
+    "库存只剩 30 件，提醒大家",
+    "问题置顶：敏感肌能用吗？",
+    "抽奖倒计时 1 分钟",
+]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    viewers: int = 30
+    duration_s: float = 0.0
+    seed: int = 7
+    data_dir: Path = Path(".livecon/demo")
+
+
+def _token(signer: TokenSigner, role: Role, user: str, name: str) -> str:
+    claims = Claims(ROOM, role, user, time.time() + 12 * 3600, new_token_id(), name)
+    return signer.mint(claims)
+
+
+async def _viewer(url: str, rng: random.Random, stop: asyncio.Event) -> None:
+    async with websockets.connect(url, compression=None) as socket:
+        while not stop.is_set():
+            pool = rng.choice([GREETINGS, QUESTIONS, CHEERS, CHEERS])
+            await socket.send(json.dumps({"t": "comment", "text": rng.choice(pool)}))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), rng.uniform(1.0, 8.0))
+                break
+            with contextlib.suppress(TimeoutError):
+                while True:  # drain what arrived so the socket never lags
+                    await asyncio.wait_for(socket.recv(), 0.001)
+
+
+async def _host(url: str, stop: asyncio.Event) -> None:
+    async with websockets.connect(url, compression=None) as socket:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                frame = json.loads(await asyncio.wait_for(socket.recv(), 0.5))
+                for event in frame.get("ev", []):
+                    if event.get("type") == "cue":
+                        await socket.send(json.dumps({"t": "cue_ack", "cue": event["cue"]}))
+
+
+async def _controller(url: str, rng: random.Random, stop: asyncio.Event) -> None:
+    async with websockets.connect(url, compression=None) as socket:
+        while not stop.is_set():
+            await socket.send(json.dumps({"t": "cue", "text": rng.choice(CUES)}))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 15.0)
+                break
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await asyncio.wait_for(socket.recv(), 0.001)
+
+
+def _print_urls(options: DemoOptions, signer: TokenSigner) -> dict[str, str]:
+    base = f"ws://{options.host}:{options.port}/ws?token="
+    urls = {
+        "host": base + _token(signer, Role.HOST, "host-1", "主播 Anna"),
+        "controller": base + _token(signer, Role.CONTROLLER, "ctl-1", "场控 Li"),
+        "viewer": base + _token(signer, Role.VIEWER, "viewer-you", "You"),
+    }
+    http = f"http://{options.host}:{options.port}"
+    print(
+        f"livecon demo: embedded hub on {http}, room '{ROOM}', {options.viewers} simulated viewers"
+    )
+    print(f"  health   {http}/healthz")
+    print(f"  metrics  {http}/metrics")
+    for role, url in urls.items():
+        print(f"  {role:<10} {url}")
+    print("Ctrl-C stops the demo.", flush=True)
+    return urls
+
+
+async def run_demo(options: DemoOptions) -> None:
+    settings = Settings(data_dir=options.data_dir)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            raise SystemExit("livecon demo: the server did not start")
+        await asyncio.sleep(0.05)
+    signer = TokenSigner(settings.secret.encode())
+    urls = _print_urls(options, signer)
+    rng = random.Random(options.seed)
+    stop = asyncio.Event()
+    base = urls["viewer"].split("token=")[0] + "token="
+    audience = [
+        asyncio.create_task(
+            _viewer(
+                base + _token(signer, Role.VIEWER, f"v{i}", f"观众{i}"),
+                random.Random(rng.random()),
+                stop,
+            )
+        )
+        for i in range(options.viewers)
+    ]
+    audience.append(asyncio.create_task(_host(urls["host"], stop)))
+    audience.append(asyncio.create_task(_controller(urls["controller"], rng, stop)))
+    try:
+        if options.duration_s > 0:
+            await asyncio.wait_for(serving, options.duration_s)
+        else:
+            await serving
+    except TimeoutError:
+        pass
+    finally:
+        stop.set()
+        await asyncio.gather(*audience, return_exceptions=True)
+        server.should_exit = True
+        await serving
