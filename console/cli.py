@@ -54,10 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tick-ms",
         type=int,
-        default=100,
+        default=int(os.environ.get("LIVECON_TICK_MS", "100")),
         help="per-room batching tick in milliseconds (default 100)",
     )
-    serve.add_argument("--node", default="", help="node name shown in presence and metrics")
+    serve.add_argument(
+        "--node",
+        default=os.environ.get("LIVECON_NODE", ""),
+        help="node name shown in presence and metrics",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
 
     demo = commands.add_parser(
@@ -115,7 +119,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .config import Settings
 
     Settings(redis_url=args.redis, data_dir=args.data_dir)  # fail fast on missing secrets
-    uvicorn.run(
+    from .server import run
+
+    config = uvicorn.Config(
         "console.app:app_from_env",
         factory=True,
         host=args.host,
@@ -127,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=10,
     )
+    run(config)
     return 0
 
 

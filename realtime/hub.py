@@ -109,6 +109,21 @@ class Hub:
         await asyncio.sleep(0)
         await self.broker.disconnect()
 
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting, publish what is pending, close every socket with 1001.
+
+        Returns once every socket has been told, or after ``timeout_s``.
+        """
+        self.accepting = False
+        with contextlib.suppress(BrokerError):
+            await self._tick_once()
+        connections = [conn for room in self.rooms.values() for conn in room.connections()]
+        for conn in connections:
+            conn.close_soon(CLOSE_GOING_AWAY)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(conn.closed for conn in connections):
+            await asyncio.sleep(0.05)
+
     async def _supervise(self, name: str, step: Any, interval_s: float) -> None:
         """Run ``step`` every ``interval_s``; log failures and back off, capped at 5 s."""
         backoff = interval_s

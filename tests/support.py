@@ -138,7 +138,7 @@ class RedisProcess:
 
 @dataclass
 class Node:
-    """A livecon node: ``python -m uvicorn console.app:app_from_env`` in its own process."""
+    """A livecon node: ``livecon serve`` in its own process, configured by environment."""
 
     port: int
     process: subprocess.Popen[bytes]
@@ -179,19 +179,12 @@ class Node:
         args = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "console.app:app_from_env",
-            "--factory",
+            "console.cli",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
-            "--ws",
-            "websockets-sansio",
-            "--ws-max-size",
-            "65536",
-            "--ws-per-message-deflate",
-            "false",
             "--log-level",
             "warning",
         ]
