@@ -168,7 +168,7 @@ def build_frame(delivery: Delivery, audience: int, chat_cap: int | None) -> dict
     if chat:
         total = len(chat) + batch.chat_dropped
         if chat_cap is not None and len(chat) > chat_cap:
-            chat = chat[-chat_cap:]
+            chat = chat[len(chat) - chat_cap :]
         frame["chat"] = chat
         if len(chat) < total:
             frame["sampled"] = True

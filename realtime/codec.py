@@ -48,7 +48,8 @@ class JsonCodec:
     def decode(self, text: str | None, data: bytes | None, max_bytes: int) -> Any:
         if text is None:
             raise ProtocolError(ERROR_BAD_FRAME, "expected a text frame, got binary")
-        _size_checked(len(text), max_bytes)
+        if len(text) * 4 > max_bytes:  # only then can the UTF-8 form exceed the cap
+            _size_checked(len(text.encode("utf-8", "surrogatepass")), max_bytes)
         try:
             return json.loads(text)
         except (ValueError, RecursionError) as exc:

@@ -24,7 +24,7 @@ class TokenBucket:
         """Spend ``cost`` tokens if there are enough; say whether it was allowed."""
         elapsed = max(0.0, now - self.updated_at)
         self.tokens = min(self.burst, self.tokens + elapsed * self.rate_per_s)
-        self.updated_at = now
+        self.updated_at = max(self.updated_at, now)
         if self.tokens < cost:
             return False
         self.tokens -= cost
@@ -45,7 +45,7 @@ class RateLimiter:
     def __init__(self, rate_per_s: float, burst: float, max_keys: int = 100_000) -> None:
         self.rate_per_s = rate_per_s
         self.burst = burst
-        self.max_keys = max_keys
+        self.max_keys = max(1, max_keys)
         self._buckets: dict[str, TokenBucket] = {}
 
     def allow(self, key: str, now: float, cost: float = 1.0) -> bool:

@@ -24,7 +24,7 @@ from .protocol import CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_INVALID
 __all__ = ["Claims", "TokenSigner", "new_token_id", "validate_room", "validate_user"]
 
 MAX_TOKEN_LENGTH: Final = 2048
-_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +44,14 @@ class Claims:
 
 def validate_room(room: str) -> str:
     """Return ``room`` if it is a valid room name, else raise ``ValueError``."""
-    if not _NAME_RE.match(room):
+    if not _NAME_RE.fullmatch(room):
         raise ValueError("room must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     return room
 
 
 def validate_user(user: str) -> str:
     """Return ``user`` if it is a valid user id, else raise ``ValueError``."""
-    if not _NAME_RE.match(user):
+    if not _NAME_RE.fullmatch(user):
         raise ValueError("user must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     return user
 
@@ -103,7 +103,7 @@ class TokenSigner:
         return claims
 
     def _decode(self, token: str) -> Claims:
-        if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or token.count(".") != 1:
             raise AuthError(CLOSE_TOKEN_INVALID, "malformed token")
         payload, signature = token.split(".")
         if not any(hmac.compare_digest(signature, self._sign(key, payload)) for key in self._keys):
