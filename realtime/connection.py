@@ -73,6 +73,11 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
 
     @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The task draining this socket's queue; done once the socket is closed."""
+        return self._writer
+
+    @property
     def stage(self) -> Stage:
         return self.limits.stage(self.queued_bytes)
 

@@ -120,9 +120,9 @@ class Hub:
         connections = [conn for room in self.rooms.values() for conn in room.connections()]
         for conn in connections:
             conn.close_soon(CLOSE_GOING_AWAY)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not all(conn.closed for conn in connections):
-            await asyncio.sleep(0.05)
+        writers = [conn.writer for conn in connections if conn.writer is not None]
+        if writers:
+            await asyncio.wait(writers, timeout=timeout_s)
 
     async def _supervise(self, name: str, step: Any, interval_s: float) -> None:
         """Run ``step`` every ``interval_s``; log failures and back off, capped at 5 s."""
