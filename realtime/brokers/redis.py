@@ -106,15 +106,17 @@ class RedisBroker(Broker):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._healthy = False
+        self._reader_lost = False
         self.errors = 0
 
     @property
     def is_healthy(self) -> bool:
-        return self._healthy
+        """The last call succeeded and the reader holds its subscriptions."""
+        return self._healthy and not self._reader_lost
 
     def describe(self) -> dict[str, Any]:
         return {
-            "healthy": self._healthy,
+            "healthy": self.is_healthy,
             "backend": "redis",
             "rooms": len(self._rooms),
             "errors": self.errors,
@@ -253,20 +255,24 @@ class RedisBroker(Broker):
 
     async def _read_forever(self) -> None:
         backoff = 0.1
+        lost = False
         while True:
             try:
+                if lost:
+                    await self._resubscribe()
+                    lost, backoff = False, 0.1
+                    self._reader_lost = False
                 await self._read_until_error()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                lost = True
+                self._reader_lost = True
                 self._healthy = False
                 self.errors += 1
                 log.warning("bus reader lost redis (%s); retrying in %.1fs", exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
-            with contextlib.suppress(RedisError, OSError):
-                await self._resubscribe()
-                backoff = 0.1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _resubscribe(self) -> None:
         old = self._pubsub
