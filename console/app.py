@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,12 +28,18 @@ from realtime import (
     broker_from_url,
 )
 from realtime.outbound import BacklogLimits
-from realtime.tokens import new_token_id
+from realtime.tokens import new_token_id, validate_room
 
+from .audit import AuditLog, audit_log_from_url
 from .config import Settings
+from .driver import ShowDriver, load_script
 from .room import ShowRoom
+from .show import MAX_SCRIPT_BYTES, Issue
+from .show.store import ShowStore, show_store_from_url
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("livecon")
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -43,9 +51,11 @@ def _error(status: int, message: str) -> JSONResponse:
 class Api:
     """HTTP endpoints; each checks the admin key and validates its body."""
 
-    def __init__(self, settings: Settings, hub: Hub) -> None:
+    def __init__(self, settings: Settings, hub: Hub, shows: ShowStore, audit: AuditLog) -> None:
         self.settings = settings
         self.hub = hub
+        self.shows = shows
+        self.audit = audit
 
     def _is_admin(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -95,6 +105,44 @@ class Api:
         await self.hub.broker.revoke(body["token_id"], expires_at)
         return JSONResponse({"revoked": body["token_id"]})
 
+    async def put_script(self, request: Request) -> Response:
+        if not self._is_admin(request):
+            return _error(401, "admin key required (Authorization: Bearer <key>)")
+        room = request.path_params["room"]
+        try:
+            validate_room(room)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        raw = await request.body()
+        if len(raw) > MAX_SCRIPT_BYTES:
+            return _error(413, f"script larger than {MAX_SCRIPT_BYTES} bytes")
+        try:
+            source = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(400, "script must be UTF-8 TOML")
+        file = request.query_params.get("file", f"{room}.toml")[:128]
+        stored, issues = await load_script(
+            self.shows, self.audit, room, source, file, "admin", time.time()
+        )
+        body = {"loaded": stored, "issues": [_issue_dict(issue) for issue in issues]}
+        if stored:
+            return JSONResponse(body)
+        running = any("is running" in issue.message for issue in issues)
+        return JSONResponse(
+            {"error": "script refused", **body}, status_code=409 if running else 400
+        )
+
+    async def get_audit(self, request: Request) -> Response:
+        if not self._is_admin(request):
+            return _error(401, "admin key required (Authorization: Bearer <key>)")
+        try:
+            after = int(request.query_params.get("after", "0"))
+            limit = min(10_000, max(1, int(request.query_params.get("limit", "1000"))))
+        except ValueError:
+            return _error(400, "after and limit must be integers")
+        entries = await self.audit.entries(request.path_params["room"], after, limit)
+        return JSONResponse({"entries": [entry.to_dict() for entry in entries]})
+
     async def health(self, request: Request) -> Response:
         healthy = self.hub.broker.is_healthy and self.hub.accepting
         status = "ok" if healthy else "degraded"
@@ -115,6 +163,29 @@ class Api:
         return PlainTextResponse("\n".join(lines) + "\n")
 
 
+def _issue_dict(issue: Issue) -> dict[str, Any]:
+    return {
+        "file": issue.file,
+        "line": issue.line,
+        "severity": issue.severity.value,
+        "message": issue.message,
+    }
+
+
+async def _preload_scripts(
+    sources: dict[str, tuple[str, str]], shows: ShowStore, audit: AuditLog
+) -> None:
+    """Load scripts (room -> (file, source)); a room already running its show keeps it."""
+    for room, (path, source) in sources.items():
+        stored, issues = await load_script(
+            shows, audit, room, source, str(path), "startup", time.time()
+        )
+        for issue in issues:
+            log.warning("%s", issue)
+        if not stored and not any("is running" in issue.message for issue in issues):
+            raise SystemExit(f"livecon: script {path} for room {room} has errors")
+
+
 def create_app(settings: Settings) -> Starlette:
     """The app for one node; the hub starts and stops with the app's lifespan."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -123,20 +194,30 @@ def create_app(settings: Settings) -> Starlette:
         revocations_path=None if settings.redis_url else str(settings.durable_path),
     )
     node = settings.hub.node
+    store_url = settings.redis_url or "sqlite://"
+    shows = show_store_from_url(store_url, settings.durable_path)
+    audit = audit_log_from_url(store_url, settings.durable_path)
 
     def handlers(room: RoomContext) -> ShowRoom:
-        return ShowRoom(room, node)
+        return ShowRoom(room, node, ShowDriver(room, shows, audit, node))
 
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
-    api = Api(settings, hub)
+    api = Api(settings, hub, shows, audit)
+    sources = {
+        room: (path, Path(path).read_text(encoding="utf-8"))
+        for room, path in settings.scripts.items()
+    }
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _preload_scripts(sources, shows, audit)
         await hub.start()
         try:
             yield
         finally:
             await hub.stop()
+            await shows.close()
+            await audit.close()
 
     app = Starlette(
         routes=[
@@ -145,6 +226,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", api.metrics),
             Route("/api/tokens", api.mint_token, methods=["POST"]),
             Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),
+            Route("/api/rooms/{room}/script", api.put_script, methods=["PUT"]),
+            Route("/api/rooms/{room}/audit", api.get_audit),
         ],
         lifespan=lifespan,
     )
@@ -178,4 +261,8 @@ def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: settings from ``LIVECON_*`` variables."""
     environ = dict(os.environ)
     hub = hub_settings_from_env(environ)
-    return create_app(Settings(redis_url=environ.get("LIVECON_REDIS_URL", ""), hub=hub))
+    scripts = dict(
+        item.split("=", 1) for item in environ.get("LIVECON_SCRIPTS", "").split(",") if "=" in item
+    )
+    settings = Settings(redis_url=environ.get("LIVECON_REDIS_URL", ""), hub=hub, scripts=scripts)
+    return create_app(settings)

@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("LIVECON_NODE", ""),
         help="node name shown in presence and metrics",
     )
+    serve.add_argument(
+        "--script",
+        action="append",
+        default=[],
+        metavar="ROOM=FILE",
+        help="load a show script into a room at start (repeatable)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
 
     demo = commands.add_parser(
@@ -85,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(".livecon/demo"),
         help="where the demo keeps its SQLite file and secrets",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="validate show scripts: errors and compliance findings with line numbers",
+        description="Check TOML show scripts. Prints FILE:LINE: SEVERITY: MESSAGE for every "
+        "problem (unknown product, negative stock, price above anchor, missing closing, "
+        "unknown template variable, extreme words and medical claims). Exits 1 on errors.",
+    )
+    check.add_argument("scripts", nargs="+", type=Path, metavar="SCRIPT")
+    check.add_argument(
+        "--banned", default="", metavar="WORDS", help="extra extreme words, comma-separated"
     )
 
     token = commands.add_parser(
@@ -116,6 +135,11 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["LIVECON_TICK_MS"] = str(args.tick_ms)
     if args.node:
         os.environ["LIVECON_NODE"] = args.node
+    if args.script:
+        if any("=" not in item for item in args.script):
+            print("livecon: --script takes ROOM=FILE", file=sys.stderr)
+            return 2
+        os.environ["LIVECON_SCRIPTS"] = ",".join(args.script)
     from .config import Settings
 
     Settings(redis_url=args.redis, data_dir=args.data_dir)  # fail fast on missing secrets
@@ -178,9 +202,38 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .compliance import default_lexicon
+    from .show import Severity, load_show
+
+    lexicon = default_lexicon()
+    extra = [word.strip() for word in args.banned.split(",") if word.strip()]
+    if extra:
+        lexicon = lexicon.with_extra(extra)
+    errors = 0
+    for path in args.scripts:
+        try:
+            source = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}:1: error: cannot read the script: {exc}")
+            errors += 1
+            continue
+        show, issues = load_show(source, str(path), lexicon)
+        for issue in issues:
+            print(issue)
+        errors += sum(issue.severity is Severity.ERROR for issue in issues)
+        if show is not None:
+            minutes = show.planned_duration_s / 60
+            print(
+                f"{path}: ok: {len(show.segments)} segments, {len(show.products)} products, "
+                f"{minutes:.0f} min planned"
+            )
+    return 1 if errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"serve": _serve, "demo": _demo, "token": _token}
+    commands = {"serve": _serve, "demo": _demo, "token": _token, "check": _check}
     return commands[args.command](args)
 
 

@@ -42,6 +42,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     secret: str = ""
     admin_key: str = ""
+    scripts: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         embedded = not self.redis_url

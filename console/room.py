@@ -1,8 +1,9 @@
-"""The show's side of a room, as far as the hub foundation goes: comments and cues.
+"""The show's side of a room: comments, cues and the run-of-show commands.
 
-Comments go to every audience on the chat lane; cues go from controllers to
+Comments go to every audience on the chat lane. Cues go from controllers to
 the host on the ordered event lane, and the host's acknowledgement comes back
-on the same lane.
+on it. ``step`` (host: next/previous) and ``script`` (controllers: every
+command) go to the room's :class:`~console.driver.ShowDriver`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import itertools
 import time
 from typing import Any
 
-from realtime import Audience, ClientMessage, RoomContext, Session
+from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
+from realtime.protocol import ERROR_REJECTED
+
+from .driver import ShowDriver
+from .show.engine import Command, CommandKind, Rejected
 
 __all__ = ["ShowRoom"]
 
@@ -19,18 +24,27 @@ __all__ = ["ShowRoom"]
 class ShowRoom:
     """Implements :class:`realtime.RoomHandler` for one room on one node."""
 
-    def __init__(self, room: RoomContext, node: str) -> None:
+    def __init__(self, room: RoomContext, node: str, driver: ShowDriver) -> None:
         self.room = room
         self.node = node
+        self.driver = driver
         self._ids = itertools.count(1)
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-{self.node}-{next(self._ids)}"
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]:
+        if message.type in ("step", "script"):
+            return await self._on_script(session, message.type, message.body)
         handler = getattr(self, "_on_" + message.type)
         result: dict[str, Any] = handler(session, message.body)
         return result
+
+    def observe(self, delivery: Delivery) -> None:
+        self.driver.observe(delivery, time.time())
+
+    async def on_tick(self, now: float) -> None:
+        await self.driver.on_tick(now)
 
     def _on_comment(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         comment_id = self._new_id("c")
@@ -72,3 +86,19 @@ class ShowRoom:
             },
         )
         return {"cue": body["cue"]}
+
+    async def _on_script(self, session: Session, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        name = body["dir"] if kind == "step" else body["command"]
+        command = Command(
+            CommandKind(name),
+            target=body.get("target"),
+            seconds=body.get("seconds"),
+            by=session.claims.user,
+        )
+        try:
+            state = await self.driver.command(
+                command, session.claims.user, session.claims.role.value, time.time()
+            )
+        except Rejected as exc:
+            raise ProtocolError(ERROR_REJECTED, exc.reason) from exc
+        return {"phase": state.phase.value, "index": state.index, "version": state.version}

@@ -201,6 +201,12 @@ class Hub:
             return  # already applied while catching up
         room.high_water = max(room.high_water, delivery.high_water)
         self.counters["deliveries"] += 1
+        if room.handler is not None:
+            try:
+                room.handler.observe(delivery)
+            except Exception:
+                self.counters["observe_failures"] += 1
+                log.exception("room handler failed to observe a delivery in %s", room.name)
         for audience, sockets in room.sockets.items():
             if not sockets:
                 continue
@@ -299,6 +305,12 @@ class Hub:
                     await self.broker.unsubscribe(name)
                 continue
             await self._report_presence(room)
+            if room.handler is not None:
+                try:
+                    await room.handler.on_tick(now)
+                except Exception:
+                    self.counters["room_tick_failures"] += 1
+                    log.exception("room handler tick failed in %s", room.name)
 
     def _close_expired(self, now: float) -> None:
         for group in list(self.by_token.values()):
@@ -315,6 +327,7 @@ class Hub:
         for node_counts in nodes.values():
             by_role.update(node_counts)
         online = by_role.get(Role.VIEWER.value, 0)
+        room.online = online
         room.peak = max(room.peak, online)
         room.set_state(Audience.ALL, "online", {"now": online})
         room.set_state(

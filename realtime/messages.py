@@ -28,6 +28,7 @@ class Field:
     required: bool = True
     low: int = 0
     high: int = 2**31
+    choices: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,35 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
         {"text": Field(str, low=1, high=280), "level": Field(str, required=False, high=16)},
     ),
     "cue_ack": MessageSpec(Action.ACKNOWLEDGE_CUE, {"cue": Field(str, low=1, high=64)}),
+    "step": MessageSpec(
+        Action.STEP_SCRIPT,
+        {"dir": Field(str, low=1, high=16, choices=frozenset({"next", "previous"}))},
+    ),
+    "script": MessageSpec(
+        Action.RUN_SCRIPT,
+        {
+            "command": Field(
+                str,
+                low=1,
+                high=16,
+                choices=frozenset(
+                    {
+                        "start",
+                        "next",
+                        "previous",
+                        "goto",
+                        "pause",
+                        "resume",
+                        "extend",
+                        "skip",
+                        "end",
+                    }
+                ),
+            ),
+            "target": Field(int, required=False, low=0, high=999),
+            "seconds": Field(int, required=False, low=1, high=3600),
+        },
+    ),
 }
 
 
@@ -118,4 +148,7 @@ def _checked_text(name: str, field: Field, value: Any, ref: str | int | None) ->
         raise ProtocolError(
             ERROR_BAD_MESSAGE, f"field {name!r} is longer than {field.high} characters", ref
         )
+    if field.choices is not None and text not in field.choices:
+        allowed = ", ".join(sorted(field.choices))
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} must be one of {allowed}", ref)
     return text

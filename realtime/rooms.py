@@ -25,15 +25,27 @@ class RoomContext(Protocol):
 
     def set_state(self, mask: int, key: str, value: Any) -> None: ...
 
+    @property
+    def online(self) -> int: ...
+
+    @property
+    def peak(self) -> int: ...
+
 
 class RoomHandler(Protocol):
     """The show's side of a room: turns client messages into room output.
 
     ``handle`` returns the body of the ``ack`` frame, or raises
     ``ProtocolError(ERROR_REJECTED, reason)`` to refuse with a reason.
+    ``observe`` sees every delivery of the room (from every node) and must
+    return at once; ``on_tick`` runs about once a second with the wall time.
     """
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]: ...
+
+    def observe(self, delivery: Delivery) -> None: ...
+
+    async def on_tick(self, now: float) -> None: ...
 
 
 HandlerFactory = Callable[[RoomContext], RoomHandler]
@@ -59,6 +71,7 @@ class LocalRoom:
         self.epoch = ""
         self.high_water = 0
         self.held: list[Delivery] | None = None
+        self.online = 0
         self.peak = 0
         self.empty_since: float | None = None
 

@@ -1,0 +1,285 @@
+"""A room's show on one node: commands, triggers and screen views around the pure engine.
+
+Thin shell: read the stored state, call :mod:`console.show.engine` or
+:mod:`console.show.triggers` with ``now``, write the new state by
+compare-and-set, then emit the effects into the room and record them in the
+audit log. Any node may run it; the compare-and-set makes sure each command
+and each trigger is applied once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections import Counter, deque
+from typing import Any, Final
+
+from realtime import Audience, Delivery, RoomContext
+
+from .audit import AuditEntry, AuditLog
+from .show import Issue, Severity, Show, load_show
+from .show.engine import (
+    Command,
+    Cue,
+    Effect,
+    Rejected,
+    SegmentEntered,
+    ShowEnded,
+    ShowState,
+    StartSale,
+    Transition,
+    apply,
+)
+from .show.store import ShowStore
+from .show.triggers import Signals, tick
+from .show.views import prompter_view, show_view, timeline_view
+
+__all__ = ["ShowDriver", "load_script"]
+
+log = logging.getLogger("livecon.show")
+
+CAS_ATTEMPTS: Final = 3
+ONLINE_WINDOW_S: Final = 600.0
+
+
+def _summary(state: ShowState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {"phase": state.phase.value, "index": state.index, "version": state.version}
+
+
+async def load_script(
+    store: ShowStore, audit: AuditLog, room: str, source: str, file: str, actor: str, now: float
+) -> tuple[bool, list[Issue]]:
+    """Check ``source`` and make it the room's script unless a show is running there."""
+    show, issues = load_show(source, file)
+    if show is None:
+        return False, issues
+    current = await store.load(room)
+    if current is not None and current.state.is_running:
+        message = "a show is running in this room; end it before loading another script"
+        return False, [*issues, Issue(file, 1, Severity.ERROR, message)]
+    version = current.state.version + 1 if current else 0
+    state = ShowState(version=version)
+    stored = await store.replace_script(
+        room, file, source, state, current.state.version if current else None
+    )
+    if not stored:
+        return False, [*issues, Issue(file, 1, Severity.ERROR, "the room changed; try again")]
+    await audit.append(
+        AuditEntry(
+            now,
+            room,
+            actor,
+            "admin",
+            "script.load",
+            _summary(current.state if current else None),
+            _summary(state),
+            detail=f"{file} ({len(show.segments)} segments)",
+        )
+    )
+    return True, issues
+
+
+class ShowDriver:
+    """Runs one room's show on this node; see the module docstring."""
+
+    def __init__(self, room: RoomContext, store: ShowStore, audit: AuditLog, node: str) -> None:
+        self.room = room
+        self.store = store
+        self.audit = audit
+        self.node = node
+        self.show: Show | None = None
+        self.state: ShowState | None = None
+        self._digest = ""
+        self._ids = itertools.count(1)
+        self._published: dict[str, Any] = {}
+        self.commenters: Counter[str] = Counter()
+        self._comment_times: deque[float] = deque(maxlen=100_000)
+        self._online: deque[tuple[float, int]] = deque(maxlen=1000)
+
+    # what the room saw -------------------------------------------------------
+
+    def observe(self, delivery: Delivery, now: float) -> None:
+        """Count comments (every node sees every delivery) for top commenters and pace."""
+        for mask, item in delivery.batch.chat:
+            if mask & Audience.VIEWER and item.get("role") == "viewer":
+                self.commenters[str(item.get("name") or item.get("user"))] += 1
+                self._comment_times.append(now)
+        self._comment_times.extend([now] * delivery.batch.chat_dropped)
+
+    def signals(self, now: float) -> Signals:
+        self._online.append((now, self.room.online))
+        while self._online and self._online[0][0] < now - ONLINE_WINDOW_S:
+            self._online.popleft()
+        while self._comment_times and self._comment_times[0] < now - 60:
+            self._comment_times.popleft()
+        show = self.show
+        window = show.rules.dead_room_window_s if show else 120.0
+        recent = [online for at, online in self._online if at >= now - window]
+        stock = {pid: product.stock for pid, product in show.products.items()} if show else {}
+        return Signals(
+            stock=stock,
+            online=self.room.online,
+            recent_peak_online=max(recent, default=0),
+            comments_per_min=float(len(self._comment_times)),
+            values=self.live(now),
+        )
+
+    def live(self, now: float) -> dict[str, Any]:
+        show = self.show
+        return {
+            "online": self.room.online,
+            "peak_online": self.room.peak,
+            "top_commenters": [name for name, _ in self.commenters.most_common(5)],
+            "stock": {pid: p.stock for pid, p in show.products.items()} if show else {},
+        }
+
+    # state -------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        stored = await self.store.load(self.room.name)
+        if stored is None:
+            self.show, self.state = None, None
+            return
+        digest = hashlib.sha256(stored.script.encode()).hexdigest()
+        if digest != self._digest:
+            show, issues = load_show(stored.script, stored.file)
+            if show is None:
+                log.error("stored script of %s no longer loads: %s", self.room.name, issues[:1])
+            self.show, self._digest = show, digest
+        self.state = stored.state
+
+    async def command(self, command: Command, actor: str, role: str, now: float) -> ShowState:
+        """Apply a controller's or host's command; raise :class:`Rejected` with the reason."""
+        for _ in range(CAS_ATTEMPTS):
+            await self.refresh()
+            if self.show is None or self.state is None:
+                raise Rejected("no show script is loaded in this room")
+            before = self.state
+            try:
+                transition = apply(self.show, before, command, now)
+            except Rejected as exc:
+                await self._record(
+                    now,
+                    actor,
+                    role,
+                    f"script.{command.kind.value}.rejected",
+                    before,
+                    before,
+                    exc.reason,
+                )
+                raise
+            if await self._commit(
+                before, transition, now, actor, role, f"script.{command.kind.value}"
+            ):
+                return transition.state
+        raise Rejected("the show changed at the same moment elsewhere; try again")
+
+    async def on_tick(self, now: float) -> None:
+        await self.refresh()
+        if self.show is None or self.state is None:
+            return
+        before = self.state
+        transition = tick(self.show, before, self.signals(now), now)
+        if transition.state is not before:
+            await self._commit(before, transition, now, "engine", "system", "script.trigger")
+        self.publish(now)
+
+    async def _commit(
+        self,
+        before: ShowState,
+        transition: Transition,
+        now: float,
+        actor: str,
+        role: str,
+        action: str,
+    ) -> bool:
+        if not await self.store.compare_and_set(self.room.name, before.version, transition.state):
+            return False
+        self.state = transition.state
+        for effect in transition.effects:
+            self._emit(effect, now)
+        detail = ", ".join(type(effect).__name__ for effect in transition.effects)
+        await self._record(now, actor, role, action, before, transition.state, detail)
+        self.publish(now)
+        return True
+
+    async def _record(
+        self,
+        now: float,
+        actor: str,
+        role: str,
+        action: str,
+        before: ShowState,
+        after: ShowState,
+        detail: str,
+    ) -> None:
+        entry = AuditEntry(
+            now, self.room.name, actor, role, action, _summary(before), _summary(after), detail
+        )
+        await self.audit.append(entry)
+
+    # output ------------------------------------------------------------------
+
+    def _emit(self, effect: Effect, now: float) -> None:
+        show = self.show
+        assert show is not None
+        if isinstance(effect, SegmentEntered):
+            segment = show.segments[effect.index]
+            self.room.emit_event(
+                Audience.ALL,
+                {
+                    "type": "segment",
+                    "index": effect.index,
+                    "kind": segment.kind.value,
+                    "title": segment.title,
+                    "product": segment.product,
+                    "skipped_previous": effect.skipped_previous,
+                },
+            )
+        elif isinstance(effect, Cue):
+            mask = (Audience.HOST if effect.to_host else 0) | (
+                Audience.CONTROL if effect.to_control else 0
+            )
+            self.room.emit_event(
+                mask,
+                {
+                    "type": "cue",
+                    "cue": f"auto-{self.node}-{next(self._ids)}",
+                    "key": effect.key,
+                    "text": effect.text,
+                    "level": effect.level,
+                    "from": "livecon",
+                    "auto": True,
+                },
+            )
+        elif isinstance(effect, StartSale):
+            self.room.emit_event(
+                Audience.CONTROL,
+                {
+                    "type": "sale_due",
+                    "product": effect.product,
+                    "segment": effect.segment,
+                },
+            )
+        elif isinstance(effect, ShowEnded):
+            self.room.emit_event(
+                Audience.ALL, {"type": "show_ended", "at_ms": int(effect.at * 1000)}
+            )
+
+    def publish(self, now: float) -> None:
+        """Set the room's show state keys, only those that changed."""
+        if self.show is None or self.state is None:
+            return
+        live = self.live(now)
+        views = {
+            "show": (Audience.ALL, show_view(self.show, self.state, now, live["stock"])),
+            "prompter": (Audience.STAFF, prompter_view(self.show, self.state, now, live)),
+            "timeline": (Audience.CONTROL, timeline_view(self.show, self.state, now)),
+        }
+        for key, (mask, view) in views.items():
+            if self._published.get(key) != view:
+                self._published[key] = view
+                self.room.set_state(mask, key, view)
