@@ -16,11 +16,15 @@ from realtime.protocol import (
     MAX_TYPE_LENGTH,
 )
 
+COMMANDS = "end, extend, goto, next, pause, previous, resume, skip, start"
+
 VALID: dict[str, dict[str, Any]] = {
     "ping": {"t": "ping"},
     "comment": {"t": "comment", "text": "主播好，这个有现货吗？"},
     "cue": {"t": "cue", "text": "下一个产品", "level": "warn"},
     "cue_ack": {"t": "cue_ack", "cue": "cue-node-1-7"},
+    "step": {"t": "step", "dir": "next"},
+    "script": {"t": "script", "command": "goto", "target": 3},
 }
 
 INVALID: list[tuple[dict[str, Any], str]] = [
@@ -35,6 +39,17 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"t": "cue_ack"}, "field 'cue' is required"),
     ({"t": "cue_ack", "cue": ""}, "field 'cue' is empty"),
     ({"t": "cue_ack", "cue": "x" * 65}, "field 'cue' is longer than 64 characters"),
+    ({"t": "step", "dir": "sideways"}, "field 'dir' must be one of next, previous"),
+    ({"t": "step"}, "field 'dir' is required"),
+    ({"t": "script", "command": "explode"}, "field 'command' must be one of " + COMMANDS),
+    (
+        {"t": "script", "command": "goto", "target": 1000},
+        "field 'target' must be between 0 and 999",
+    ),
+    (
+        {"t": "script", "command": "extend", "seconds": 0},
+        "field 'seconds' must be between 1 and 3600",
+    ),
 ]
 
 SCORE = MessageSpec(Action.RUN_LOTTERY, {"winners": Field(int, low=1, high=10)})
