@@ -101,7 +101,10 @@ class Api:
         body = await self._json(request)
         if body is None or not isinstance(body.get("token_id"), str):
             return _error(400, 'body must be {"token_id": "..."}')
-        expires_at = float(body.get("expires_at", time.time() + MAX_TOKEN_TTL_S))
+        try:
+            expires_at = float(body.get("expires_at", time.time() + MAX_TOKEN_TTL_S))
+        except (TypeError, ValueError):
+            return _error(400, "expires_at must be seconds since the epoch")
         await self.hub.broker.revoke(body["token_id"], expires_at)
         return JSONResponse({"revoked": body["token_id"]})
 

@@ -123,15 +123,21 @@ class Lexicon:
         medical: Iterable[str] = MEDICAL_WORDS,
         allowed: Iterable[str] = ALLOWED_PHRASES,
     ) -> None:
+        self._extreme = tuple(extreme)
+        self._medical = tuple(medical)
+        self._allowed_words = tuple(allowed)
         self._banned = ahocorasick.Automaton()
-        for category, words in ((Category.EXTREME, extreme), (Category.MEDICAL, medical)):
+        for category, words in (
+            (Category.EXTREME, self._extreme),
+            (Category.MEDICAL, self._medical),
+        ):
             for word in words:
                 key = normalise(word.strip())
                 if key:
                     self._banned.add_word(key, (key, category))
         self._banned.make_automaton()
         self._allowed = ahocorasick.Automaton()
-        for phrase in allowed:
+        for phrase in self._allowed_words:
             key = normalise(phrase.strip())
             if key:
                 self._allowed.add_word(key, key)
@@ -140,7 +146,7 @@ class Lexicon:
 
     def with_extra(self, extreme: Iterable[str]) -> Lexicon:
         """This lexicon plus more extreme words (a show's or a room's own list)."""
-        return Lexicon((*EXTREME_WORDS, *extreme), MEDICAL_WORDS, ALLOWED_PHRASES)
+        return Lexicon((*self._extreme, *extreme), self._medical, self._allowed_words)
 
     def find(self, text: str) -> list[Hit]:
         """Every banned term in ``text`` not inside an allowed phrase, in order."""
@@ -151,7 +157,7 @@ class Lexicon:
         hits = []
         for end, (word, category) in self._banned.iter(folded):
             start = end - len(word) + 1
-            if _is_ascii_word(word) and not _stands_alone(folded, start, end):
+            if word.isascii() and not _stands_alone(word, folded, start, end):
                 continue
             if any(lo <= start and end <= hi for lo, hi in covered):
                 continue
@@ -175,15 +181,13 @@ def _inside_longer(hit: Hit, hits: list[Hit]) -> bool:
     )
 
 
-def _is_ascii_word(word: str) -> bool:
-    return word.isascii() and word[:1].isalnum()
-
-
-def _stands_alone(text: str, start: int, end: int) -> bool:
-    """An English term must not be part of a longer word ("best" in "bestow")."""
+def _stands_alone(word: str, text: str, start: int, end: int) -> bool:
+    """An ASCII term must not run into a longer word or number ("bestow", "#12")."""
     before = text[start - 1] if start > 0 else " "
     after = text[end + 1] if end + 1 < len(text) else " "
-    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
+    joined_before = word[0].isalnum() and before.isascii() and before.isalnum()
+    joined_after = word[-1].isalnum() and after.isascii() and after.isalnum()
+    return not (joined_before or joined_after)
 
 
 _DEFAULT: Lexicon | None = None

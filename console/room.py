@@ -9,6 +9,7 @@ command) go to the room's :class:`~console.driver.ShowDriver`.
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from typing import Any
 
@@ -29,9 +30,11 @@ class ShowRoom:
         self.node = node
         self.driver = driver
         self._ids = itertools.count(1)
+        self._instance = secrets.token_hex(3)
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}-{self.node}-{next(self._ids)}"
+        """Unique in the room across nodes and restarts: node, instance, counter."""
+        return f"{prefix}-{self.node}-{self._instance}-{next(self._ids)}"
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]:
         if message.type in ("step", "script"):
@@ -70,7 +73,7 @@ class ShowRoom:
                 "type": "cue",
                 "cue": cue_id,
                 "text": body["text"],
-                "level": body.get("level", "info"),
+                "level": body.get("level") or "info",
                 "from": session.claims.name or session.claims.user,
             },
         )

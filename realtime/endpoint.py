@@ -75,7 +75,10 @@ class HubEndpoint:
         refusal = await self._refusal(codec, query, address)
         if isinstance(refusal, int):
             self.hub.counters[f"refused_{refusal}"] += 1
-            await send({"type": "websocket.accept"})
+            refused: dict[str, Any] = {"type": "websocket.accept"}
+            if offered and codec is not None:
+                refused["subprotocol"] = codec.subprotocol  # browsers fail the handshake otherwise
+            await send(refused)
             await send(
                 {
                     "type": "websocket.close",
@@ -129,7 +132,17 @@ class HubEndpoint:
             await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
             return
         try:
-            conn.push_first(await self._welcome(session, room, query))
+            try:
+                conn.push_first(await self._welcome(session, room, query))
+            except BrokerError:
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": CLOSE_TRY_AGAIN_LATER,
+                        "reason": CLOSE_REASONS[CLOSE_TRY_AGAIN_LATER],
+                    }
+                )
+                return
             conn.start()
             hub.counters["connections"] += 1
             errors: deque[float] = deque()
@@ -198,14 +211,14 @@ class HubEndpoint:
         now = time.monotonic()
         ref = None
         try:
-            limiter = self.limiters[session.claims.role]
-            if not limiter.allow(f"{room.name}:{session.claims.user}", now):
-                raise ProtocolError(ERROR_RATE_LIMITED, "too many messages; slow down")
             decoded = session.codec.decode(
                 message.get("text"), message.get("bytes"), self.hub.settings.max_frame_bytes
             )
             parsed = parse_message(decoded)
             ref = parsed.ref
+            limiter = self.limiters[session.claims.role]
+            if not limiter.allow(f"{room.name}:{session.claims.user}", now):
+                raise ProtocolError(ERROR_RATE_LIMITED, "too many messages; slow down", ref)
             conn.push(await self._dispatch(session, room, parsed))
             return True
         except ProtocolError as exc:

@@ -59,6 +59,14 @@ class HubSettings:
     backlog: BacklogLimits = field(default_factory=BacklogLimits)
 
 
+def _peak_in(state: list[tuple[int, str, Any]]) -> int:
+    """The room's peak as last published by any node, so a reopened room keeps it."""
+    for _, key, value in state:
+        if key == "presence" and isinstance(value, dict):
+            return int(value.get("peak", 0))
+    return 0
+
+
 class Hub:
     """Serves every socket of this node; see the module docstring for the flow."""
 
@@ -154,6 +162,7 @@ class Hub:
                 await self.broker.subscribe(name)
                 snapshot = await self.broker.snapshot(name)
                 room.epoch, room.high_water = snapshot.epoch, snapshot.high_water
+                room.peak = _peak_in(snapshot.state)
                 room.handler = self.handlers(room)
                 self.rooms[name] = room
             room.add(conn)
@@ -329,17 +338,16 @@ class Hub:
         online = by_role.get(Role.VIEWER.value, 0)
         room.online = online
         room.peak = max(room.peak, online)
-        room.set_state(Audience.ALL, "online", {"now": online})
-        room.set_state(
-            Audience.CONTROL,
-            "presence",
-            {
-                "online": online,
-                "peak": room.peak,
-                "by_role": dict(by_role),
-                "nodes": {node: sum(c.values()) for node, c in nodes.items()},
-            },
-        )
+        presence = {
+            "online": online,
+            "peak": room.peak,
+            "by_role": dict(by_role),
+            "nodes": {node: sum(c.values()) for node, c in nodes.items()},
+        }
+        if presence != room.presence:  # publish changes only
+            room.presence = presence
+            room.set_state(Audience.ALL, "online", {"now": online})
+            room.set_state(Audience.CONTROL, "presence", presence)
 
     def stats(self) -> dict[str, Any]:
         sockets = sum(len(room.connections()) for room in self.rooms.values())

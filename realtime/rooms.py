@@ -73,6 +73,7 @@ class LocalRoom:
         self.held: list[Delivery] | None = None
         self.online = 0
         self.peak = 0
+        self.presence: dict[str, Any] = {}
         self.empty_since: float | None = None
 
     def emit_event(self, mask: int, event: dict[str, Any]) -> None:

@@ -135,6 +135,9 @@ class Reader:
 
     def choice(self, key: str, kind: type[enum.StrEnum], default: Any = None) -> Any:
         value = self.table.get(key, default)
+        if value is None:
+            self.checker.error(self.path, None, f"missing {key!r}")
+            return None
         try:
             return kind(value)
         except ValueError:
@@ -188,6 +191,8 @@ class Checker:
                 self.error(path, key, problem.message, line)
             for hit in self.lexicon.find(text):
                 kind = (
-                    "extreme word (极限词)" if hit.category is Category.EXTREME else "medical claim"
+                    "extreme or banned word (极限词/违禁词)"
+                    if hit.category is Category.EXTREME
+                    else "medical claim (医疗用语)"
                 )
                 self.error(path, key, f"{kind} {hit.word!r} in {text!r}", line)

@@ -149,7 +149,7 @@ def _rules(checker: Checker, meta: Reader) -> ShowRules:
         )
     return ShowRules(
         overtime_cue_s=reader.number("overtime_cue_s", 0.0, defaults.overtime_cue_s) or 0.0,
-        dead_room_online_drop=drop or defaults.dead_room_online_drop,
+        dead_room_online_drop=defaults.dead_room_online_drop if drop is None else drop,
         dead_room_window_s=reader.number("dead_room_window_s", 10.0, defaults.dead_room_window_s)
         or defaults.dead_room_window_s,
         dead_room_comments_per_min=reader.number(
@@ -193,12 +193,17 @@ def _products(checker: Checker, root: Reader) -> dict[str, Product]:
         faq = []
         for number, item in enumerate(reader.tables("faq")):
             faq_reader = Reader(checker, item, (*path, "faq", number), {"q", "a"})
-            faq.append(Faq(faq_reader.text("q"), faq_reader.text("a")))
+            faq_entry = Faq(faq_reader.text("q"), faq_reader.text("a"))
+            checker.spoken((*path, "faq", number), "q", (faq_entry.question,))
+            checker.spoken((*path, "faq", number), "a", (faq_entry.answer,))
+            faq.append(faq_entry)
         selling_points = reader.texts("selling_points")
         checker.spoken(path, "selling_points", selling_points)
+        name = reader.text("name")
+        checker.spoken(path, "name", (name,))
         products[product_id] = Product(
             id=product_id,
-            name=reader.text("name"),
+            name=name,
             anchor_price=anchor or 0,
             live_price=live or 0,
             stock=stock or 0,
@@ -259,9 +264,11 @@ def _segment(checker: Checker, reader: Reader, products: dict[str, Product]) -> 
         return None
     talking_points = reader.texts("talking_points")
     checker.spoken(path, "talking_points", talking_points)
+    title = reader.text("title", required=False, default=kind.value)
+    checker.spoken(path, "title", (title,))
     fields: dict[str, Any] = {
         "kind": kind,
-        "title": reader.text("title", required=False, default=kind.value),
+        "title": title,
         "duration_s": reader.number("duration_s", 1.0) or 60.0,
         "talking_points": talking_points,
         "line": checker.locator.line_of(path),
@@ -284,6 +291,7 @@ def _segment(checker: Checker, reader: Reader, products: dict[str, Product]) -> 
             eligibility=reader.choice("eligibility", LotteryEligibility, "comment")
             or LotteryEligibility.COMMENT,
         )
+        checker.spoken(path, "prize", (fields["prize"],))
         if fields["eligibility"] is LotteryEligibility.COMMENT and not fields["keyword"]:
             checker.error(path, None, "a lottery by comment needs a 'keyword'")
     elif kind is SegmentKind.CLOSING:

@@ -59,6 +59,11 @@ SAMPLE_VALUES: Final[dict[str, Any]] = {
     "prize": "Prize",
 }
 
+EMPTY_VALUES: Final[dict[str, Any]] = {
+    name: ([] if isinstance(value, list) else 0 if isinstance(value, int) else "")
+    for name, value in SAMPLE_VALUES.items()
+}
+
 _ENV: Final = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
 )
@@ -85,10 +90,13 @@ def check_template(source: str) -> None:
         raise TemplateError(
             f"unknown template variable {unknown[0]!r}; known: {', '.join(sorted(VARIABLES))}"
         )
-    try:
-        _template(source).render(SAMPLE_VALUES)
-    except Exception as exc:
-        raise TemplateError(f"template fails on sample values: {exc}") from exc
+    for values, which in ((SAMPLE_VALUES, "sample values"), (EMPTY_VALUES, "empty values")):
+        try:
+            _template(source).render(values)
+        except Exception as exc:
+            raise TemplateError(
+                f"template fails on {which} (e.g. no commenters yet): {exc}"
+            ) from exc
 
 
 def render(source: str, values: Mapping[str, Any]) -> str:

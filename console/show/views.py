@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .engine import Phase, ShowState, time_left
@@ -53,6 +54,21 @@ def _product_card(product: Product | None, stock: Mapping[str, int]) -> dict[str
     }
 
 
+def _on_sale(product: Product | None, segment: Segment | None) -> Product | None:
+    """The product as the segment's sale offers it (price, stock, limit overridden)."""
+    sale = segment.sale if segment else None
+    if product is None or sale is None:
+        return product
+    return replace(
+        product,
+        live_price=product.live_price if sale.price is None else sale.price,
+        stock=product.stock if sale.stock is None else sale.stock,
+        limit_per_buyer=product.limit_per_buyer
+        if sale.limit_per_buyer is None
+        else sale.limit_per_buyer,
+    )
+
+
 def _deadline_ms(show: Show, state: ShowState, now: float) -> int | None:
     left = time_left(show, state, now)
     if left is None or state.phase is Phase.PAUSED:
@@ -69,7 +85,7 @@ def live_values(
     ``stock`` (by product id), ``sold`` (by product id) and ``sale_time_left`` (s).
     """
     segment = show.segments[state.index] if 0 <= state.index < len(show.segments) else None
-    product = show.product_of(state.index) if segment else None
+    product = _on_sale(show.product_of(state.index), segment) if segment else None
     stock_by_product: Mapping[str, int] = live.get("stock", {})
     sold_by_product: Mapping[str, int] = live.get("sold", {})
     next_show = ""
@@ -124,7 +140,8 @@ def show_view(show: Show, state: ShowState, now: float, stock: Mapping[str, int]
     }
     if 0 <= state.index < len(show.segments):
         view["segment"] = _segment_brief(show, state.index)
-        view["product"] = _product_card(show.product_of(state.index), stock)
+        product = _on_sale(show.product_of(state.index), show.segments[state.index])
+        view["product"] = _product_card(product, stock)
     return view
 
 
@@ -153,7 +170,9 @@ def prompter_view(
         time_left_s=None if left is None else round(left, 1),
         overtime=left is not None and left < 0,
         paused=state.phase is Phase.PAUSED,
-        product=_product_card(show.product_of(state.index), live.get("stock", {})),
+        product=_product_card(
+            _on_sale(show.product_of(state.index), segment), live.get("stock", {})
+        ),
     )
     if state.index + 1 < len(show.segments):
         view["next"] = _segment_brief(show, state.index + 1)
