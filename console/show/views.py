@@ -167,7 +167,7 @@ def prompter_view(
         urgency_lines=[render(line, values) for line in segment.urgency_lines],
         prompt=render(segment.prompt, values) if segment.prompt else "",
         ends_at_ms=_deadline_ms(show, state, now),
-        time_left_s=None if left is None else round(left, 1),
+        time_left_s=None if left is None or state.phase is not Phase.PAUSED else round(left, 1),
         overtime=left is not None and left < 0,
         paused=state.phase is Phase.PAUSED,
         product=_product_card(
