@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated audience")
     demo.add_argument(
+        "--speed",
+        type=float,
+        default=10.0,
+        help="run the script this many times faster than planned (default 10)",
+    )
+    demo.add_argument(
+        "--script",
+        type=Path,
+        default=None,
+        help="show script to run (default scripts/beauty-night.toml)",
+    )
+    demo.add_argument(
         "--data-dir",
         type=Path,
         default=Path(".livecon/demo"),
@@ -189,7 +201,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from .demo import DemoOptions, run_demo
 
+    extra = {"script": args.script} if args.script else {}
     options = DemoOptions(
+        **extra,
+        speed=args.speed,
         host=args.host,
         port=args.port,
         viewers=args.viewers,

@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import websockets
@@ -44,6 +45,8 @@ class DemoOptions:
     port: int = 8000
     viewers: int = 30
     duration_s: float = 0.0
+    speed: float = 10.0
+    script: Path = Path(__file__).resolve().parent.parent / "scripts" / "beauty-night.toml"
     seed: int = 7
     data_dir: Path = Path(".livecon/demo")
 
@@ -76,16 +79,46 @@ async def _host(url: str, stop: asyncio.Event) -> None:
                         await socket.send(json.dumps({"t": "cue_ack", "cue": event["cue"]}))
 
 
-async def _controller(url: str, rng: random.Random, stop: asyncio.Event) -> None:
+async def _controller(
+    url: str, options: DemoOptions, rng: random.Random, stop: asyncio.Event
+) -> None:
+    """Run the show: start it, advance when a segment's time (divided by the speed) is up,
+    end it, and start again after a short break; push a cue now and then."""
     async with websockets.connect(url, compression=None) as socket:
+        timeline: dict[str, Any] = {}
+        entered_at = time.monotonic()
+        index = -2
+        last_cue = time.monotonic()
+        await socket.send(json.dumps({"t": "script", "command": "start"}))
         while not stop.is_set():
-            await socket.send(json.dumps({"t": "cue", "text": rng.choice(CUES)}))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 15.0)
-                break
-            with contextlib.suppress(TimeoutError):
-                while True:
-                    await asyncio.wait_for(socket.recv(), 0.001)
+                frame = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
+                timeline = frame.get("st", {}).get("timeline", timeline)
+            if not timeline:
+                continue
+            if timeline["index"] != index:
+                index, entered_at = timeline["index"], time.monotonic()
+            command = _next_command(timeline, time.monotonic() - entered_at, options.speed)
+            if command:
+                await socket.send(json.dumps({"t": "script", "command": command}))
+                entered_at = time.monotonic() + 1.0  # give the ack time to arrive
+            if time.monotonic() - last_cue > 20:
+                last_cue = time.monotonic()
+                await socket.send(json.dumps({"t": "cue", "text": rng.choice(CUES)}))
+
+
+def _next_command(timeline: dict[str, Any], elapsed_s: float, speed: float) -> str | None:
+    phase = timeline["phase"]
+    if phase == "not_started":
+        return "start"
+    if phase == "ended":
+        return None
+    if phase not in ("live", "closing"):
+        return None
+    segment = timeline["segments"][timeline["index"]]
+    if elapsed_s < segment["duration_s"] / speed:
+        return None
+    return "next" if timeline["index"] + 1 < len(timeline["segments"]) else "end"
 
 
 def _print_urls(options: DemoOptions, signer: TokenSigner) -> dict[str, str]:
@@ -108,7 +141,7 @@ def _print_urls(options: DemoOptions, signer: TokenSigner) -> dict[str, str]:
 
 
 async def run_demo(options: DemoOptions) -> None:
-    settings = Settings(data_dir=options.data_dir)
+    settings = Settings(data_dir=options.data_dir, scripts={ROOM: str(options.script)})
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -141,14 +174,9 @@ async def run_demo(options: DemoOptions) -> None:
         for i in range(options.viewers)
     ]
     audience.append(asyncio.create_task(_host(urls["host"], stop)))
-    audience.append(asyncio.create_task(_controller(urls["controller"], rng, stop)))
+    audience.append(asyncio.create_task(_controller(urls["controller"], options, rng, stop)))
     try:
-        if options.duration_s > 0:
-            await asyncio.wait_for(serving, options.duration_s)
-        else:
-            await serving
-    except TimeoutError:
-        pass
+        await asyncio.wait({serving}, timeout=options.duration_s or None)
     finally:
         stop.set()
         await asyncio.gather(*audience, return_exceptions=True)
