@@ -41,15 +41,24 @@ class Batch:
     chat: list[Event] = field(default_factory=list)
     chat_dropped: int = 0
     state: list[StateItem] = field(default_factory=list)
+    direct: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def pack(self) -> bytes:
-        body = [self.node, self.sent_at_ms, self.events, self.chat, self.chat_dropped, self.state]
+        body = [
+            self.node,
+            self.sent_at_ms,
+            self.events,
+            self.chat,
+            self.chat_dropped,
+            self.state,
+            self.direct,
+        ]
         packed: bytes = msgpack.packb(body, use_bin_type=True)
         return packed
 
     @classmethod
     def unpack(cls, data: bytes) -> Batch:
-        node, sent_at_ms, events, chat, dropped, state = msgpack.unpackb(data, raw=False)
+        node, sent_at_ms, events, chat, dropped, state, *rest = msgpack.unpackb(data, raw=False)
         return cls(
             node=node,
             sent_at_ms=sent_at_ms,
@@ -57,6 +66,7 @@ class Batch:
             chat=[(mask, body) for mask, body in chat],
             chat_dropped=dropped,
             state=[(mask, key, value) for mask, key, value in state],
+            direct=[(user, body) for user, body in (rest[0] if rest else [])],
         )
 
     def pack_events(self) -> list[bytes]:
@@ -93,7 +103,8 @@ class Outbox:
     Bounded: at most ``max_events`` ordered events per tick (policy ``refuse``:
     :class:`OutboxFullError`, so the caller can answer the client) and at most
     ``max_chat`` chat items (policy ``drop_oldest``, counted in
-    ``chat_dropped``). State is conflated per key.
+    ``chat_dropped``). State is conflated per key. Direct items (for one user's
+    sockets, never numbered, never in history) share the event bound.
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class Outbox:
         self._chat: list[Event] = []
         self._chat_dropped = 0
         self._state: dict[str, tuple[int, Any]] = {}
+        self._direct: list[tuple[str, dict[str, Any]]] = []
 
     def add_event(self, mask: int, event: dict[str, Any]) -> None:
         if len(self._events) >= self.max_events:
@@ -120,12 +132,18 @@ class Outbox:
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self._state[key] = (mask, value)
 
+    def add_direct(self, user: str, item: dict[str, Any]) -> None:
+        if len(self._direct) >= self.max_events:
+            raise OutboxFullError(f"more than {self.max_events} direct messages in one tick")
+        self._direct.append((user, item))
+
     def is_empty(self) -> bool:
-        return not (self._events or self._chat or self._state or self._chat_dropped)
+        return not (self._events or self._chat or self._state or self._chat_dropped or self._direct)
 
     def restore(self, batch: Batch) -> None:
         """Put back what a failed publish took: events, state not set since; chat is dropped."""
         self._events[:0] = batch.events
+        self._direct[:0] = batch.direct
         self._chat_dropped += len(batch.chat) + batch.chat_dropped
         for mask, key, value in batch.state:
             self._state.setdefault(key, (mask, value))
@@ -141,8 +159,10 @@ class Outbox:
             chat=self._chat,
             chat_dropped=self._chat_dropped,
             state=[(mask, key, value) for key, (mask, value) in self._state.items()],
+            direct=self._direct,
         )
         self._events, self._chat, self._chat_dropped, self._state = [], [], 0, {}
+        self._direct = []
         return batch
 
 

@@ -24,7 +24,7 @@ from .connection import Connection
 from .errors import BrokerError
 from .outbound import BacklogLimits, SharedFrame
 from .permissions import Audience, Role
-from .protocol import CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REVOKED
+from .protocol import CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REVOKED, FRAME_DIRECT
 from .rooms import HandlerFactory, LocalRoom
 from .tokens import TokenSigner
 
@@ -216,6 +216,9 @@ class Hub:
             except Exception:
                 self.counters["observe_failures"] += 1
                 log.exception("room handler failed to observe a delivery in %s", room.name)
+        for user, item in delivery.batch.direct:
+            for conn in room.by_user.get(user, ()):
+                conn.push({"t": FRAME_DIRECT, **item})
         for audience, sockets in room.sockets.items():
             if not sockets:
                 continue

@@ -63,6 +63,7 @@ FRAME_ERROR: Final = "error"
 FRAME_PONG: Final = "pong"
 FRAME_NOTICE: Final = "notice"
 FRAME_SNAPSHOT: Final = "snapshot"
+FRAME_DIRECT: Final = "direct"
 
 # Limits (defaults; the hub's settings can lower or raise them).
 MAX_FRAME_BYTES: Final = 16 * 1024

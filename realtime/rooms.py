@@ -25,6 +25,8 @@ class RoomContext(Protocol):
 
     def set_state(self, mask: int, key: str, value: Any) -> None: ...
 
+    def send_direct(self, user: str, item: dict[str, Any]) -> None: ...
+
     @property
     def online(self) -> int: ...
 
@@ -67,6 +69,7 @@ class LocalRoom:
             Audience.HOST: set(),
             Audience.CONTROL: set(),
         }
+        self.by_user: dict[str, set[Connection]] = {}
         self.handler: RoomHandler | None = None
         self.epoch = ""
         self.high_water = 0
@@ -85,12 +88,23 @@ class LocalRoom:
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self.outbox.set_state(mask, key, value)
 
+    def send_direct(self, user: str, item: dict[str, Any]) -> None:
+        """Deliver ``item`` as a ``direct`` frame to every socket of ``user`` on any node."""
+        self.outbox.add_direct(user, item)
+
     def add(self, connection: Connection) -> None:
         self.sockets[connection.session.audience].add(connection)
+        self.by_user.setdefault(connection.session.claims.user, set()).add(connection)
         self.empty_since = None
 
     def remove(self, connection: Connection, now: float) -> None:
         self.sockets[connection.session.audience].discard(connection)
+        user = connection.session.claims.user
+        group = self.by_user.get(user)
+        if group is not None:
+            group.discard(connection)
+            if not group:
+                del self.by_user[user]
         if self.is_empty():
             self.empty_since = now
 
