@@ -64,6 +64,8 @@ class AuditLog(abc.ABC):
 
     async def recent(self, room: str, limit: int = 100) -> list[AuditEntry]:
         """The last ``limit`` entries of ``room``, oldest first."""
+        if limit <= 0:
+            return []
         everything = await self.entries(room, 0, 10**9)
         return everything[-limit:]
 
@@ -83,7 +85,8 @@ class MemoryAuditLog(AuditLog):
         return stored
 
     async def entries(self, room: str, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        return self._rooms.get(room, [])[after_seq : after_seq + limit]
+        after_seq = max(0, after_seq)
+        return self._rooms.get(room, [])[after_seq : after_seq + max(0, limit)]
 
     async def close(self) -> None:
         self._rooms.clear()
@@ -149,12 +152,16 @@ class RedisAuditLog(AuditLog):
         return replace(entry, seq=int(seq))
 
     async def entries(self, room: str, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
         raw: Any = await self._redis.xrange(
-            f"lc:{{{room}}}:audit", min=f"{after_seq + 1}-0", count=limit
+            f"lc:{{{room}}}:audit", min=f"{max(0, after_seq) + 1}-0", count=limit
         )
         return [_from_stream(entry_id, fields) for entry_id, fields in raw or []]
 
     async def recent(self, room: str, limit: int = 100) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
         raw: Any = await self._redis.xrevrange(f"lc:{{{room}}}:audit", count=limit)
         return [_from_stream(entry_id, fields) for entry_id, fields in reversed(raw or [])]
 

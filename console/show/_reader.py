@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,9 @@ class Reader:
         ):
             kind = "an integer" if integer else "a number"
             self.checker.error(self.path, key, f"{key!r} must be {kind}")
+            return default
+        if not math.isfinite(value):
+            self.checker.error(self.path, key, f"{key!r} must be a finite number")
             return default
         if value < low:
             self.checker.error(self.path, key, f"{key!r} must be at least {low:g}, got {value}")

@@ -54,6 +54,8 @@ def load_show(
         ]
     try:
         data = tomllib.loads(source)
+    except RecursionError:
+        return None, [Issue(file, 1, Severity.ERROR, "not valid TOML: nested too deeply")]
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_LINE.search(str(exc))
         return None, [

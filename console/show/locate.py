@@ -67,7 +67,11 @@ class Locator:
         """The line of ``key`` in the table at ``path``, else the table's header line."""
         if key is not None and (path, key) in self._keys:
             return self._keys[(path, key)]
-        return self._tables.get(path, (1, 1))[0]
+        if path in self._tables:
+            return self._tables[path][0]
+        if path and isinstance(path[-1], str):  # an inline table: the line of its key
+            return self.line_of(path[:-1], path[-1])
+        return 1
 
     def line_of_text(self, path: Path, key: str, text: str) -> int:
         """The first line within the table at ``path`` (from ``key`` on) that contains ``text``."""

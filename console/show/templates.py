@@ -83,9 +83,12 @@ def check_template(source: str) -> None:
     """Raise :class:`TemplateError` if ``source`` cannot render on air."""
     try:
         parsed = _ENV.parse(source)
+        names = meta.find_undeclared_variables(parsed)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}", exc.lineno) from exc
-    unknown = sorted(meta.find_undeclared_variables(parsed) - set(VARIABLES))
+    except (jinja2.TemplateError, ValueError, RecursionError, MemoryError) as exc:
+        raise TemplateError(f"template cannot be compiled: {exc}") from exc
+    unknown = sorted(names - set(VARIABLES))
     if unknown:
         raise TemplateError(
             f"unknown template variable {unknown[0]!r}; known: {', '.join(sorted(VARIABLES))}"
