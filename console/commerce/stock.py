@@ -1,0 +1,154 @@
+"""The stock store: where sales, stock, buyers and the order log live.
+
+One interface, two implementations, one contract suite:
+
+- :class:`~console.commerce.stock_local.LocalStockStore`: embedded; decisions in
+  memory, every accepted order written to SQLite (group commit, synchronous=FULL)
+  *before* the buyer is answered; on restart stock is rebuilt from the order log;
+- :class:`~console.commerce.stock_redis.RedisStockStore`: one Lua script per buy
+  (idempotency key, window, limit, stock, decrement, order stream, stored result).
+
+Guarantees every implementation keeps: stock never negative; released =
+remaining + sold; a retried request id gets the stored answer and never a second
+order; an accepted answer is only given for an order already in the log.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .sale import BuyOutcome, Sale
+
+__all__ = ["BuyResult", "Order", "Reconciliation", "SaleCounters", "StockStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    sale: str
+    room: str
+    product: str
+    user: str
+    quantity: int
+    price: int
+    request_id: str
+    at: float
+    segment: int | None = None
+
+    @property
+    def amount(self) -> int:
+        """What the buyer pays, in fen."""
+        return self.quantity * self.price
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "amount": self.amount}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Order:
+        return cls(**{key: data[key] for key in cls.__slots__ if key in data})
+
+
+@dataclass(frozen=True, slots=True)
+class BuyResult:
+    outcome: BuyOutcome
+    remaining: int
+    order: Order | None = None
+    position: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"outcome": self.outcome.value, "remaining": self.remaining}
+        if self.order is not None:
+            body["order"] = self.order.id
+            body["amount"] = self.order.amount
+        if self.position is not None:
+            body["position"] = self.position
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SaleCounters:
+    sale: str
+    released: int
+    remaining: int
+    sold: int
+    orders: int
+    waitlist: int
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """``remaining + sold == released`` and the order log agrees with the counters."""
+
+    sale: str
+    released: int
+    remaining: int
+    sold: int
+    orders: int
+    logged_orders: int
+    logged_units: int
+
+    @property
+    def is_consistent(self) -> bool:
+        return (
+            self.remaining >= 0
+            and self.remaining + self.sold == self.released
+            and self.logged_units == self.sold
+            and self.logged_orders == self.orders
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.is_consistent}
+
+
+class StockStore(abc.ABC):
+    """See the module docstring for the guarantees."""
+
+    @abc.abstractmethod
+    async def create_sale(self, sale: Sale) -> bool:
+        """Store a new sale; ``False`` if one with that id exists."""
+
+    @abc.abstractmethod
+    async def update_sale(self, sale: Sale) -> None:
+        """Store the sale's status, price, window and limit (not its stock)."""
+
+    @abc.abstractmethod
+    async def get_sale(self, sale_id: str) -> Sale | None: ...
+
+    @abc.abstractmethod
+    async def sales(self, room: str) -> list[Sale]:
+        """Every sale of the room, in creation order."""
+
+    @abc.abstractmethod
+    async def buy(
+        self, sale_id: str, user: str, quantity: int, request_id: str, now: float
+    ) -> BuyResult:
+        """One atomic buy; see the module docstring."""
+
+    @abc.abstractmethod
+    async def join_waitlist(
+        self, sale_id: str, user: str, quantity: int, request_id: str, now: float
+    ) -> BuyResult:
+        """Queue a buyer for restocks; the answer carries the 1-based position."""
+
+    @abc.abstractmethod
+    async def add_stock(self, sale_id: str, units: int, now: float) -> list[Order]:
+        """Release ``units`` more, serving the waitlist first, in order; return its orders."""
+
+    @abc.abstractmethod
+    async def counters(self, sale_id: str) -> SaleCounters | None: ...
+
+    @abc.abstractmethod
+    async def orders(self, sale_id: str, after: int = 0, limit: int = 1000) -> list[Order]:
+        """Orders of a sale in log order, skipping the first ``after``."""
+
+    @abc.abstractmethod
+    async def reconcile(self, sale_id: str) -> Reconciliation | None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
