@@ -31,8 +31,11 @@ from realtime.outbound import BacklogLimits
 from realtime.tokens import new_token_id, validate_room
 
 from .audit import AuditLog, audit_log_from_url
+from .commerce import SalesDesk
+from .commerce.stock import stock_store_from_url
 from .config import Settings
 from .driver import ShowDriver, load_script
+from .metrics_store import metrics_store_from_url
 from .room import ShowRoom
 from .show import MAX_SCRIPT_BYTES, Issue
 from .show.store import ShowStore, show_store_from_url
@@ -42,6 +45,13 @@ __all__ = ["create_app"]
 log = logging.getLogger("livecon")
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
+
+
+def _number(value: Any, name: str) -> float:
+    """``value`` as a float, or ``ValueError`` naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be a number")
+    return float(value)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -77,7 +87,7 @@ class Api:
             return _error(400, "body must be a JSON object")
         try:
             role = Role(body.get("role", ""))
-            ttl_s = float(body.get("ttl_s", 3600))
+            ttl_s = _number(body.get("ttl_s", 3600), "ttl_s")
             if not 0 < ttl_s <= MAX_TOKEN_TTL_S:
                 raise ValueError(f"ttl_s must be in (0, {MAX_TOKEN_TTL_S}]")
             claims = Claims(
@@ -200,9 +210,12 @@ def create_app(settings: Settings) -> Starlette:
     store_url = settings.redis_url or "sqlite://"
     shows = show_store_from_url(store_url, settings.durable_path)
     audit = audit_log_from_url(store_url, settings.durable_path)
+    stock = stock_store_from_url(settings.redis_url, settings.data_dir / "orders.db")
+    metrics = metrics_store_from_url(settings.redis_url)
 
     def handlers(room: RoomContext) -> ShowRoom:
-        return ShowRoom(room, node, ShowDriver(room, shows, audit, node))
+        desk = SalesDesk(room, stock, audit)
+        return ShowRoom(room, node, ShowDriver(room, shows, audit, node, desk), desk, metrics)
 
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
     api = Api(settings, hub, shows, audit)
@@ -214,13 +227,14 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _preload_scripts(sources, shows, audit)
+        await stock.open()
         await hub.start()
         try:
             yield
         finally:
             await hub.stop()
-            await shows.close()
-            await audit.close()
+            for store in (shows, audit, stock, metrics):
+                await store.close()
 
     app = Starlette(
         routes=[

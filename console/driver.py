@@ -18,6 +18,9 @@ from typing import Any, Final
 from realtime import Audience, Delivery, RoomContext
 
 from .audit import AuditEntry, AuditLog
+from .commerce import SaleRejected, SalesDesk
+from .metrics import derive
+from .metrics_store import MetricsStore
 from .show import Issue, Severity, Show, load_show
 from .show.engine import (
     Command,
@@ -85,16 +88,20 @@ async def load_script(
 class ShowDriver:
     """Runs one room's show on this node; see the module docstring."""
 
-    def __init__(self, room: RoomContext, store: ShowStore, audit: AuditLog, node: str) -> None:
+    def __init__(
+        self, room: RoomContext, store: ShowStore, audit: AuditLog, node: str, desk: SalesDesk
+    ) -> None:
         self.room = room
         self.store = store
         self.audit = audit
         self.node = node
+        self.desk = desk
         self.show: Show | None = None
         self.state: ShowState | None = None
         self._digest = ""
         self._ids = itertools.count(1)
         self._published: dict[str, Any] = {}
+        self._pending_sales: list[StartSale] = []
         self.commenters: Counter[str] = Counter()
         self._comment_times: deque[float] = deque(maxlen=100_000)
         self._online: deque[tuple[float, int]] = deque(maxlen=1000)
@@ -118,9 +125,9 @@ class ShowDriver:
         show = self.show
         window = show.rules.dead_room_window_s if show else 120.0
         recent = [online for at, online in self._online if at >= now - window]
-        stock = {pid: product.stock for pid, product in show.products.items()} if show else {}
         return Signals(
-            stock=stock,
+            stock=self.desk.stock_by_product(),
+            sold_out=self.desk.sold_out_products(),
             online=self.room.online,
             recent_peak_online=max(recent, default=0),
             comments_per_min=float(len(self._comment_times)),
@@ -129,12 +136,40 @@ class ShowDriver:
 
     def live(self, now: float) -> dict[str, Any]:
         show = self.show
+        names = {pid: product.name for pid, product in show.products.items()} if show else {}
+        product = self.current_product()
+        sale = self.desk.open_sale_for(product) if product else None
         return {
             "online": self.room.online,
             "peak_online": self.room.peak,
             "top_commenters": [name for name, _ in self.commenters.most_common(5)],
-            "stock": {pid: p.stock for pid, p in show.products.items()} if show else {},
+            "stock": self.desk.stock_by_product(),
+            "sold": self.desk.sold_by_product(),
+            "benefits": self.desk.benefits(names),
+            "sale_time_left": max(0.0, sale["ends_at_ms"] / 1000 - now) if sale else None,
         }
+
+    def segment_index(self) -> int | None:
+        state = self.state
+        return state.index if state is not None and state.is_running else None
+
+    def current_product(self) -> str | None:
+        index = self.segment_index()
+        if self.show is None or index is None:
+            return None
+        return self.show.segments[index].product
+
+    async def publish_metrics(self, now: float, metrics: MetricsStore) -> None:
+        """Derive the room's live figures from the shared counts and publish what changed."""
+        counters, uniques = await metrics.read(self.room.name)
+        targets = None
+        if self.show is not None:
+            goal = self.show.targets
+            targets = {"gmv": goal.gmv, "orders": goal.orders, "peak_online": goal.peak_online}
+        figures = derive(counters, uniques, self.room.online, self.room.peak, now, targets)
+        if self._published.get("metrics") != figures:
+            self._published["metrics"] = figures
+            self.room.set_state(Audience.CONTROL, "metrics", figures)
 
     # state -------------------------------------------------------------------
 
@@ -175,7 +210,18 @@ class ShowDriver:
                 before, transition, now, actor, role, f"script.{command.kind.value}"
             ):
                 return transition.state
-        raise Rejected("the show changed at the same moment elsewhere; try again")
+        reason = "the show changed at the same moment elsewhere; try again"
+        assert self.state is not None
+        await self._record(
+            now,
+            actor,
+            role,
+            f"script.{command.kind.value}.rejected",
+            self.state,
+            self.state,
+            reason,
+        )
+        raise Rejected(reason)
 
     async def on_tick(self, now: float) -> None:
         await self.refresh()
@@ -201,6 +247,9 @@ class ShowDriver:
         self.state = transition.state
         for effect in transition.effects:
             self._emit(effect, now)
+        await self._start_due_sales(now, actor, role)
+        self.publish(now)
+        await self.room.flush()
         detail = ", ".join(type(effect).__name__ for effect in transition.effects)
         await self._record(now, actor, role, action, before, transition.state, detail)
         self.publish(now)
@@ -221,17 +270,40 @@ class ShowDriver:
         )
         await self.audit.append(entry)
 
+    async def _start_due_sales(self, now: float, actor: str, role: str) -> None:
+        """Start the flash sales the script asks for as their segments come on air."""
+        due, self._pending_sales = self._pending_sales, []
+        for effect in due:
+            try:
+                await self.desk.start(
+                    self.show, effect.product, effect.segment, None, actor, role, now
+                )
+            except SaleRejected as exc:
+                self.room.emit_event(
+                    Audience.CONTROL,
+                    {
+                        "type": "alert",
+                        "key": "sale_not_started",
+                        "product": effect.product,
+                        "text": f"自动开售失败 / sale did not start: {exc.reason}",
+                    },
+                )
+
     # output ------------------------------------------------------------------
 
     def _emit(self, effect: Effect, now: float) -> None:
-        show = self.show
+        """Put one effect into the room; ``version`` lets screens order events from nodes."""
+        show, state = self.show, self.state
         assert show is not None
+        assert state is not None
+        version = state.version
         if isinstance(effect, SegmentEntered):
             segment = show.segments[effect.index]
             self.room.emit_event(
                 Audience.ALL,
                 {
                     "type": "segment",
+                    "version": version,
                     "index": effect.index,
                     "kind": segment.kind.value,
                     "title": segment.title,
@@ -247,6 +319,7 @@ class ShowDriver:
                 mask,
                 {
                     "type": "cue",
+                    "version": version,
                     "cue": f"auto-{self.node}-{next(self._ids)}",
                     "key": effect.key,
                     "text": effect.text,
@@ -256,17 +329,11 @@ class ShowDriver:
                 },
             )
         elif isinstance(effect, StartSale):
-            self.room.emit_event(
-                Audience.CONTROL,
-                {
-                    "type": "sale_due",
-                    "product": effect.product,
-                    "segment": effect.segment,
-                },
-            )
+            self._pending_sales.append(effect)
         elif isinstance(effect, ShowEnded):
             self.room.emit_event(
-                Audience.ALL, {"type": "show_ended", "at_ms": int(effect.at * 1000)}
+                Audience.ALL,
+                {"type": "show_ended", "version": version, "at_ms": int(effect.at * 1000)},
             )
 
     def publish(self, now: float) -> None:

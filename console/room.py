@@ -1,9 +1,11 @@
-"""The show's side of a room: comments, cues and the run-of-show commands.
+"""The show's side of a room: every client message type, routed to its desk.
 
-Comments go to every audience on the chat lane. Cues go from controllers to
-the host on the ordered event lane, and the host's acknowledgement comes back
-on it. ``step`` (host: next/previous) and ``script`` (controllers: every
-command) go to the room's :class:`~console.driver.ShowDriver`.
+- comments and cues (here), on the chat and event lanes;
+- ``step`` / ``script`` to the :class:`~console.driver.ShowDriver`;
+- ``buy``, ``waitlist``, ``sale``, ``stock``, ``price`` to the
+  :class:`~console.commerce.SalesDesk`;
+- ``click``, ``like``, comments, buys, joins and leaves are counted in the
+  room's metrics, attributed to the script position at that moment.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import time
 from typing import Any
 
 from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
+from realtime.permissions import Role
 from realtime.protocol import ERROR_REJECTED
 
+from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .driver import ShowDriver
+from .metrics import Attribution, counts_for
+from .metrics_store import MetricsStore
 from .show.engine import Command, CommandKind, Rejected
 
 __all__ = ["ShowRoom"]
@@ -25,10 +31,19 @@ __all__ = ["ShowRoom"]
 class ShowRoom:
     """Implements :class:`realtime.RoomHandler` for one room on one node."""
 
-    def __init__(self, room: RoomContext, node: str, driver: ShowDriver) -> None:
+    def __init__(
+        self,
+        room: RoomContext,
+        node: str,
+        driver: ShowDriver,
+        desk: SalesDesk,
+        metrics: MetricsStore,
+    ) -> None:
         self.room = room
         self.node = node
         self.driver = driver
+        self.desk = desk
+        self.metrics = metrics
         self._ids = itertools.count(1)
         self._instance = secrets.token_hex(3)
 
@@ -37,19 +52,46 @@ class ShowRoom:
         return f"{prefix}-{self.node}-{self._instance}-{next(self._ids)}"
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]:
-        if message.type in ("step", "script"):
-            return await self._on_script(session, message.type, message.body)
         handler = getattr(self, "_on_" + message.type)
-        result: dict[str, Any] = handler(session, message.body)
+        try:
+            result: dict[str, Any] = await handler(session, message.body)
+        except (Rejected, SaleRejected) as exc:
+            raise ProtocolError(ERROR_REJECTED, exc.reason) from exc
         return result
+
+    # hub hooks ---------------------------------------------------------------
 
     def observe(self, delivery: Delivery) -> None:
         self.driver.observe(delivery, time.time())
 
     async def on_tick(self, now: float) -> None:
+        await self.desk.on_tick(now)
         await self.driver.on_tick(now)
+        await self.metrics.raise_to(
+            self.room.name, f"min:{int(now // 60)}:online", self.room.online
+        )
+        await self.driver.publish_metrics(now, self.metrics)
 
-    def _on_comment(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+    async def on_join(self, session: Session, now: float) -> None:
+        if session.claims.role is Role.VIEWER:
+            await self._count(session, "views", 1, now)
+            await self.metrics.add_unique(self.room.name, "viewers", session.claims.user)
+
+    async def on_leave(self, session: Session, now: float, seconds: float) -> None:
+        if session.claims.role is Role.VIEWER:
+            await self.metrics.add(self.room.name, {"watch_s": int(seconds), "sessions_closed": 1})
+
+    async def _count(
+        self, session: Session, name: str, amount: int, now: float, interacting: bool = False
+    ) -> None:
+        where = Attribution(self.driver.segment_index(), self.driver.current_product())
+        await self.metrics.add(self.room.name, counts_for(name, amount, where, now))
+        if interacting:
+            await self.metrics.add_unique(self.room.name, "interacting", session.claims.user)
+
+    # viewers -----------------------------------------------------------------
+
+    async def _on_comment(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         comment_id = self._new_id("c")
         claims = session.claims
         self.room.emit_chat(
@@ -63,9 +105,48 @@ class ShowRoom:
                 "ts": int(time.time() * 1000),
             },
         )
+        await self._count(session, "comments", 1, time.time(), interacting=True)
         return {"comment": comment_id}
 
-    def _on_cue(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+    async def _on_like(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        await self._count(
+            session, "likes", int(body.get("count", 1)), time.time(), interacting=True
+        )
+        return {"liked": int(body.get("count", 1))}
+
+    async def _on_click(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        where = Attribution(self.driver.segment_index(), body["product"])
+        await self.metrics.add(self.room.name, counts_for("clicks", 1, where, now))
+        await self.metrics.add_unique(self.room.name, "interacting", session.claims.user)
+        return {"product": body["product"]}
+
+    async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        result = await self.desk.buy(
+            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
+        )
+        if result.outcome is BuyOutcome.ACCEPTED and result.order is not None:
+            order = result.order
+            where = Attribution(order.segment, order.product)
+            counts = {
+                **counts_for("orders", 1, where, now),
+                **counts_for("units", order.quantity, where, now),
+                **counts_for("gmv", order.amount, where, now),
+            }
+            await self.metrics.add(self.room.name, counts)
+            await self.metrics.add_unique(self.room.name, "buyers", order.user)
+        return describe(result)
+
+    async def _on_waitlist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        result = await self.desk.join_waitlist(
+            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], time.time()
+        )
+        return describe(result)
+
+    # staff -------------------------------------------------------------------
+
+    async def _on_cue(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         cue_id = self._new_id("cue")
         self.room.emit_event(
             Audience.STAFF,
@@ -79,7 +160,7 @@ class ShowRoom:
         )
         return {"cue": cue_id}
 
-    def _on_cue_ack(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+    async def _on_cue_ack(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         self.room.emit_event(
             Audience.STAFF,
             {
@@ -90,18 +171,61 @@ class ShowRoom:
         )
         return {"cue": body["cue"]}
 
-    async def _on_script(self, session: Session, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        name = body["dir"] if kind == "step" else body["command"]
-        command = Command(
-            CommandKind(name),
-            target=body.get("target"),
-            seconds=body.get("seconds"),
-            by=session.claims.user,
+    async def _on_step(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._run_script(session, CommandKind(body["dir"]), None, None)
+
+    async def _on_script(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._run_script(
+            session, CommandKind(body["command"]), body.get("target"), body.get("seconds")
         )
-        try:
-            state = await self.driver.command(
-                command, session.claims.user, session.claims.role.value, time.time()
-            )
-        except Rejected as exc:
-            raise ProtocolError(ERROR_REJECTED, exc.reason) from exc
+
+    async def _run_script(
+        self, session: Session, kind: CommandKind, target: int | None, seconds: int | None
+    ) -> dict[str, Any]:
+        command = Command(kind, target=target, seconds=seconds, by=session.claims.user)
+        state = await self.driver.command(
+            command, session.claims.user, session.claims.role.value, time.time()
+        )
         return {"phase": state.phase.value, "index": state.index, "version": state.version}
+
+    async def _on_sale(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        actor, role = session.claims.user, session.claims.role.value
+        if body["command"] == "start":
+            product = body.get("product") or self.driver.current_product()
+            if product is None:
+                raise SaleRejected("say which product to sell (no product segment is on air)")
+            segment = (
+                self.driver.segment_index() if product == self.driver.current_product() else None
+            )
+            sale = await self.desk.start(
+                self.driver.show, product, segment, body.get("duration_s"), actor, role, now
+            )
+        else:
+            sale_id = body.get("sale") or self._current_sale_id()
+            sale = await self.desk.control(sale_id, body["command"], actor, role, now)
+        return {"sale": sale.id, "status": sale.status.value}
+
+    def _current_sale_id(self) -> str:
+        product = self.driver.current_product()
+        view = self.desk.open_sale_for(product) if product else None
+        if view is None:
+            raise SaleRejected("say which sale (no open sale for the product on air)")
+        return str(view["sale"])
+
+    async def _on_stock(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        served = await self.desk.add_stock(
+            body["sale"], body["units"], session.claims.user, session.claims.role.value, time.time()
+        )
+        return {"sale": body["sale"], "added": body["units"], "waitlist_served": len(served)}
+
+    async def _on_price(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        sale = await self.desk.change_price(
+            body["sale"],
+            body["price"],
+            bool(body.get("confirm")),
+            session.claims.user,
+            session.claims.role.value,
+            time.time(),
+        )
+        return {"sale": sale.id, "price": sale.price}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class Connection:
 
     __slots__ = (
         "_closing",
+        "_held",
+        "_lagging_since",
         "_queue",
         "_wake",
         "_writer",
@@ -69,6 +72,8 @@ class Connection:
         self.high_water = 0
         self.closed = False
         self._closing: int | None = None
+        self._held: list[tuple[SharedFrame, int]] | None = []
+        self._lagging_since: float | None = None
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
@@ -85,10 +90,22 @@ class Connection:
         self._writer = asyncio.create_task(self._write_forever())
 
     def offer(self, frame: SharedFrame, high_water: int) -> None:
-        """Queue a shared frame by the backlog policy; may schedule a close for slowness."""
+        """Queue a shared frame by the backlog policy; may schedule a close for slowness.
+
+        Until :meth:`release` (while the welcome is being prepared) frames are held.
+        """
         if self.closed or self._closing is not None:
             return
+        if self._held is not None:
+            self._held.append((frame, high_water))
+            return
         stage = self.stage
+        if stage is Stage.HEALTHY:
+            self._lagging_since = None
+        elif self._lagging_since is None:
+            self._lagging_since = time.monotonic()
+        elif time.monotonic() - self._lagging_since > self.limits.max_lag_s:
+            stage = Stage.HOPELESS
         if stage is Stage.HOPELESS:
             self.close_soon(CLOSE_SLOW_CONSUMER)
             return
@@ -100,6 +117,24 @@ class Connection:
         message = frame.message(self.session.codec, VARIANT_FOR_STAGE[stage])
         if message is not None:
             self._append(message)
+
+    def release(self, covered_seq: int) -> None:
+        """Stop holding: queue what arrived while joining, without the events up to
+        ``covered_seq`` that the welcome and its replay already carry."""
+        held, self._held = self._held or [], None
+        for frame, high_water in held:
+            events = frame.frame.get("ev")
+            if not events or events[0]["seq"] > covered_seq:
+                self.offer(frame, high_water)
+                continue
+            trimmed = dict(frame.frame)
+            newer = [event for event in events if event["seq"] > covered_seq]
+            if newer:
+                trimmed["ev"] = newer
+            else:
+                del trimmed["ev"]
+            if any(key in trimmed for key in ("ev", "chat", "st")):
+                self.push(trimmed)
 
     def push(self, frame: dict[str, Any]) -> None:
         """Queue a frame for this socket alone (welcome, ack, error)."""

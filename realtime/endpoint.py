@@ -72,45 +72,53 @@ class HubEndpoint:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         address = (scope.get("client") or ("unknown", 0))[0]
         codec = codec_for(offered)
-        refusal = await self._refusal(codec, query, address)
-        if isinstance(refusal, int):
-            self.hub.counters[f"refused_{refusal}"] += 1
-            refused: dict[str, Any] = {"type": "websocket.accept"}
-            if offered and codec is not None:
-                refused["subprotocol"] = codec.subprotocol  # browsers fail the handshake otherwise
-            await send(refused)
-            await send(
-                {
-                    "type": "websocket.close",
-                    "code": refusal,
-                    "reason": CLOSE_REASONS.get(refusal, ""),
-                }
-            )
+        refusal = self._quick_refusal(codec, query)
+        if refusal is None and not self.hub.reserve_address(address):
+            refusal = CLOSE_TOO_MANY_CONNECTIONS
+        if refusal is not None:
+            await self._refuse(refusal, offered, codec, send)
             return
-        assert codec is not None
-        accept: dict[str, Any] = {"type": "websocket.accept"}
-        if offered:
-            accept["subprotocol"] = codec.subprotocol
-        await send(accept)
-        session = Session(refusal, AUDIENCE_BY_ROLE[refusal.role], codec, address, next(self._ids))
-        await self._serve(session, query, receive, send)
+        try:
+            claims = await self._check_token(query["token"])
+            if isinstance(claims, int):
+                await self._refuse(claims, offered, codec, send)
+                return
+            assert codec is not None
+            accept: dict[str, Any] = {"type": "websocket.accept"}
+            if offered:
+                accept["subprotocol"] = codec.subprotocol
+            await send(accept)
+            session = Session(
+                claims, AUDIENCE_BY_ROLE[claims.role], codec, address, next(self._ids)
+            )
+            await self._serve(session, query, receive, send)
+        finally:
+            self.hub.release_address(address)
 
-    async def _refusal(
-        self, codec: Codec | None, query: dict[str, str], address: str
-    ) -> int | Claims:
-        """The close code that refuses this handshake, or the token's claims."""
-        hub = self.hub
-        if not hub.accepting:
+    async def _refuse(self, code: int, offered: list[str], codec: Codec | None, send: Send) -> None:
+        """Complete the handshake, then close with ``code`` so every client can read it."""
+        self.hub.counters[f"refused_{code}"] += 1
+        refused: dict[str, Any] = {"type": "websocket.accept"}
+        if offered and codec is not None:
+            refused["subprotocol"] = codec.subprotocol  # browsers fail the handshake otherwise
+        await send(refused)
+        await send({"type": "websocket.close", "code": code, "reason": CLOSE_REASONS.get(code, "")})
+
+    def _quick_refusal(self, codec: Codec | None, query: dict[str, str]) -> int | None:
+        """The close code for what can be refused without a lookup, or ``None``."""
+        if not self.hub.accepting:
             return CLOSE_GOING_AWAY
         if codec is None:
             return CLOSE_UNSUPPORTED_PROTOCOL
         if "token" not in query:
             return CLOSE_BAD_REQUEST
-        if hub.by_address[address] >= hub.settings.max_connections_per_address:
-            return CLOSE_TOO_MANY_CONNECTIONS
+        return None
+
+    async def _check_token(self, token: str) -> int | Claims:
+        """The token's claims, or the close code that refuses it."""
         try:
-            claims = hub.signer.verify(query["token"], time.time())
-            if await hub.broker.is_revoked(claims.token_id):
+            claims = self.hub.signer.verify(token, time.time())
+            if await self.hub.broker.is_revoked(claims.token_id):
                 return CLOSE_TOKEN_REVOKED
         except AuthError as exc:
             return exc.close_code
@@ -131,9 +139,10 @@ class HubEndpoint:
         except BrokerError:
             await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
             return
+        joined_at: float | None = None
         try:
             try:
-                conn.push_first(await self._welcome(session, room, query))
+                frames = await self._welcome(session, room, query)
             except BrokerError:
                 await send(
                     {
@@ -143,8 +152,12 @@ class HubEndpoint:
                     }
                 )
                 return
+            conn.push_first(frames)
+            conn.release(_covered_seq(frames))
             conn.start()
             hub.counters["connections"] += 1
+            joined_at = time.time()
+            await self._notify(room, "on_join", session, joined_at)
             errors: deque[float] = deque()
             while True:
                 message = await receive()
@@ -155,6 +168,19 @@ class HubEndpoint:
         finally:
             hub.leave(conn)
             await conn.stop()
+            if joined_at is not None:
+                now = time.time()
+                await self._notify(room, "on_leave", session, now, now - joined_at)
+
+    async def _notify(self, room: LocalRoom, hook: str, *args: Any) -> None:
+        """Tell the room's handler a socket joined or left; its failure is logged, not raised."""
+        if room.handler is None:
+            return
+        try:
+            await getattr(room.handler, hook)(*args)
+        except Exception:
+            self.hub.counters[f"{hook}_failures"] += 1
+            log.exception("room handler %s failed in %s", hook, room.name)
 
     async def _welcome(
         self, session: Session, room: LocalRoom, query: dict[str, str]
@@ -257,3 +283,12 @@ class HubEndpoint:
         if message.ref is not None:
             reply["id"] = message.ref
         return reply
+
+
+def _covered_seq(frames: list[dict[str, Any]]) -> int:
+    """The highest sequence number the welcome frames already account for."""
+    covered = int(frames[0]["seq"])
+    for frame in frames[1:]:
+        for event in frame.get("ev", ()):
+            covered = max(covered, int(event["seq"]))
+    return covered

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .batching import Delivery, Outbox, build_frame
@@ -57,6 +57,31 @@ class HubSettings:
     burst: float = 20.0
     max_errors_per_minute: int = 60
     backlog: BacklogLimits = field(default_factory=BacklogLimits)
+
+
+def _without_stale_state(room: LocalRoom, delivery: Delivery) -> Delivery:
+    """Drop state values older than one already applied: a value that is a dict with an
+    integer ``version`` replaces the key's value only if its version is not lower.
+
+    Nodes publish in no particular order, but every node sees deliveries in one
+    total order, so every node drops the same values and screens never go back.
+    Also keeps the room's peak in step with the peak other nodes publish.
+    """
+    kept = []
+    for item in delivery.batch.state:
+        _, key, value = item
+        if isinstance(value, dict):
+            version = value.get("version")
+            if isinstance(version, int):
+                if version < room.versions.get(key, -1):
+                    continue
+                room.versions[key] = version
+            if key == "presence":
+                room.peak = max(room.peak, int(value.get("peak", 0)))
+        kept.append(item)
+    if len(kept) == len(delivery.batch.state):
+        return delivery
+    return replace(delivery, batch=replace(delivery.batch, state=kept))
 
 
 def _peak_in(state: list[tuple[int, str, Any]]) -> int:
@@ -158,7 +183,7 @@ class Hub:
         async with lock:
             room = self.rooms.get(name)
             if room is None:
-                room = LocalRoom(name, Outbox())
+                room = LocalRoom(name, Outbox(), self.publish_room)
                 await self.broker.subscribe(name)
                 snapshot = await self.broker.snapshot(name)
                 room.epoch, room.high_water = snapshot.epoch, snapshot.high_water
@@ -168,7 +193,6 @@ class Hub:
             room.add(conn)
         token = conn.session.claims.token_id
         self.by_token.setdefault(token, set()).add(conn)
-        self.by_address[conn.session.address] += 1
         return room
 
     def leave(self, conn: Connection) -> None:
@@ -181,9 +205,19 @@ class Hub:
             group.discard(conn)
             if not group:
                 del self.by_token[token]
-        self.by_address[conn.session.address] -= 1
-        if self.by_address[conn.session.address] <= 0:
-            del self.by_address[conn.session.address]
+
+    def reserve_address(self, address: str) -> bool:
+        """Count one more socket from ``address`` unless it is at its limit (no await
+        between check and count, so concurrent handshakes cannot overshoot)."""
+        if self.by_address[address] >= self.settings.max_connections_per_address:
+            return False
+        self.by_address[address] += 1
+        return True
+
+    def release_address(self, address: str) -> None:
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
 
     # broker listener ---------------------------------------------------------
 
@@ -209,6 +243,7 @@ class Hub:
         if delivery.high_water <= room.high_water and delivery.batch.events:
             return  # already applied while catching up
         room.high_water = max(room.high_water, delivery.high_water)
+        delivery = _without_stale_state(room, delivery)
         self.counters["deliveries"] += 1
         if room.handler is not None:
             try:
@@ -287,20 +322,22 @@ class Hub:
 
     async def _tick_once(self) -> None:
         """Publish each room's outbox as one batch; on failure keep events for the next tick."""
-        now_ms = int(time.time() * 1000)
-        pending = []
-        for room in self.rooms.values():
-            batch = room.outbox.take(self.settings.node, now_ms)
-            if batch is not None:
-                pending.append((room, batch))
-        if not pending:
-            return
-        results = await asyncio.gather(
-            *(self.broker.publish(room.name, batch) for room, batch in pending),
-            return_exceptions=True,
-        )
-        for (room, batch), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
+        rooms = [room for room in self.rooms.values() if not room.outbox.is_empty()]
+        if rooms:
+            await asyncio.gather(*(self.publish_room(room) for room in rooms))
+
+    async def publish_room(self, room: LocalRoom) -> None:
+        """Publish the room's outbox now, in order with every other publish of this node.
+
+        A failed publish puts the events back for the next tick; it never raises.
+        """
+        async with room.publish_lock:
+            batch = room.outbox.take(self.settings.node, int(time.time() * 1000))
+            if batch is None:
+                return
+            try:
+                await self.broker.publish(room.name, batch)
+            except BrokerError:
                 self.counters["publish_failures"] += 1
                 room.outbox.restore(batch)
             else:

@@ -54,6 +54,47 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
         {"text": Field(str, low=1, high=280), "level": Field(str, required=False, high=16)},
     ),
     "cue_ack": MessageSpec(Action.ACKNOWLEDGE_CUE, {"cue": Field(str, low=1, high=64)}),
+    "buy": MessageSpec(
+        Action.BUY,
+        {
+            "sale": Field(str, low=1, high=64),
+            "qty": Field(int, required=False, low=1, high=99),
+            "key": Field(str, low=8, high=64),
+        },
+    ),
+    "waitlist": MessageSpec(
+        Action.BUY,
+        {
+            "sale": Field(str, low=1, high=64),
+            "qty": Field(int, required=False, low=1, high=99),
+            "key": Field(str, low=8, high=64),
+        },
+    ),
+    "click": MessageSpec(Action.CLICK_PRODUCT, {"product": Field(str, low=1, high=32)}),
+    "like": MessageSpec(Action.LIKE, {"count": Field(int, required=False, low=1, high=50)}),
+    "sale": MessageSpec(
+        Action.RUN_SALE,
+        {
+            "command": Field(
+                str, low=1, high=8, choices=frozenset({"start", "pause", "resume", "end"})
+            ),
+            "sale": Field(str, required=False, low=1, high=64),
+            "product": Field(str, required=False, low=1, high=32),
+            "duration_s": Field(int, required=False, low=10, high=86_400),
+        },
+    ),
+    "stock": MessageSpec(
+        Action.CHANGE_STOCK,
+        {"sale": Field(str, low=1, high=64), "units": Field(int, low=1, high=1_000_000)},
+    ),
+    "price": MessageSpec(
+        Action.CHANGE_PRICE,
+        {
+            "sale": Field(str, low=1, high=64),
+            "price": Field(int, low=1, high=10**9),
+            "confirm": Field(bool, required=False),
+        },
+    ),
     "step": MessageSpec(
         Action.STEP_SCRIPT,
         {"dir": Field(str, low=1, high=16, choices=frozenset({"next", "previous"}))},
@@ -126,6 +167,10 @@ def _checked(name: str, field: Field, value: Any, ref: str | int | None) -> Any:
         if field.required:
             raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} is required", ref)
         return None
+    if field.kind is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} must be true or false", ref)
+        return value
     if field.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} must be an integer", ref)
     if field.kind is str:
@@ -143,7 +188,8 @@ def _checked_text(name: str, field: Field, value: Any, ref: str | int | None) ->
     text = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = text.strip()
     if len(text) < field.low:
-        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} is empty", ref)
+        problem = "is empty" if not text else f"is shorter than {field.low} characters"
+        raise ProtocolError(ERROR_BAD_MESSAGE, f"field {name!r} {problem}", ref)
     if len(text) > field.high:
         raise ProtocolError(
             ERROR_BAD_MESSAGE, f"field {name!r} is longer than {field.high} characters", ref

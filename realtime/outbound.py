@@ -13,7 +13,9 @@ A socket's queue is bounded in bytes. As it grows the socket moves through
 - ``DROPPING_CHAT``: events only; chat is dropped and counted, and the count
   is sent once the socket catches up;
 - ``HOPELESS``: the socket is closed with ``CLOSE_SLOW_CONSUMER`` (4009); the
-  client resumes from its last sequence number when it reconnects.
+  client resumes from its last sequence number when it reconnects. A socket
+  that stays lagging for ``max_lag_s`` is closed the same way, so a viewer
+  whose chat is dropped cannot linger forever.
 
 Ordered events are never dropped while the socket stays open. Pure: no I/O.
 """
@@ -56,6 +58,8 @@ class BacklogLimits:
     conflate_at: int = 64 * 1024
     drop_chat_at: int = 128 * 1024
     close_at: int = 256 * 1024
+    max_lag_s: float = 10.0
+    """A socket lagging (conflating or dropping chat) this long is closed as slow."""
 
     def stage(self, queued_bytes: int) -> Stage:
         if queued_bytes >= self.close_at:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from .batching import Delivery, Outbox
@@ -27,6 +28,10 @@ class RoomContext(Protocol):
 
     def send_direct(self, user: str, item: dict[str, Any]) -> None: ...
 
+    async def flush(self) -> None:
+        """Publish what was emitted so far now instead of at the next tick, so that
+        work acknowledged one after another reaches screens in that order."""
+
     @property
     def online(self) -> int: ...
 
@@ -40,7 +45,8 @@ class RoomHandler(Protocol):
     ``handle`` returns the body of the ``ack`` frame, or raises
     ``ProtocolError(ERROR_REJECTED, reason)`` to refuse with a reason.
     ``observe`` sees every delivery of the room (from every node) and must
-    return at once; ``on_tick`` runs about once a second with the wall time.
+    return at once; ``on_tick`` runs about once a second with the wall time;
+    ``on_join`` and ``on_leave`` bracket every socket of this node in the room.
     """
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]: ...
@@ -48,6 +54,10 @@ class RoomHandler(Protocol):
     def observe(self, delivery: Delivery) -> None: ...
 
     async def on_tick(self, now: float) -> None: ...
+
+    async def on_join(self, session: Session, now: float) -> None: ...
+
+    async def on_leave(self, session: Session, now: float, seconds: float) -> None: ...
 
 
 HandlerFactory = Callable[[RoomContext], RoomHandler]
@@ -61,9 +71,13 @@ class LocalRoom:
     deliveries wait in it, in order.
     """
 
-    def __init__(self, name: str, outbox: Outbox) -> None:
+    def __init__(
+        self, name: str, outbox: Outbox, publish: Callable[[LocalRoom], Awaitable[None]]
+    ) -> None:
         self.name = name
         self.outbox = outbox
+        self._publish = publish
+        self.publish_lock = asyncio.Lock()
         self.sockets: dict[Audience, set[Connection]] = {
             Audience.VIEWER: set(),
             Audience.HOST: set(),
@@ -77,6 +91,7 @@ class LocalRoom:
         self.online = 0
         self.peak = 0
         self.presence: dict[str, Any] = {}
+        self.versions: dict[str, int] = {}
         self.empty_since: float | None = None
 
     def emit_event(self, mask: int, event: dict[str, Any]) -> None:
@@ -87,6 +102,9 @@ class LocalRoom:
 
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self.outbox.set_state(mask, key, value)
+
+    async def flush(self) -> None:
+        await self._publish(self)
 
     def send_direct(self, user: str, item: dict[str, Any]) -> None:
         """Deliver ``item`` as a ``direct`` frame to every socket of ``user`` on any node."""

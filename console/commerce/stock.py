@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .sale import BuyOutcome, Sale
 
-__all__ = ["BuyResult", "Order", "Reconciliation", "SaleCounters", "StockStore"]
+__all__ = [
+    "BuyResult",
+    "Order",
+    "Reconciliation",
+    "SaleCounters",
+    "StockStore",
+    "stock_store_from_url",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +159,19 @@ class StockStore(abc.ABC):
     async def reconcile(self, sale_id: str) -> Reconciliation | None: ...
 
     @abc.abstractmethod
+    async def open(self) -> None:
+        """Prepare for use (rebuild from the durable log, check the connection)."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...
+
+
+def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:
+    """Redis when a URL is given, else the embedded store in ``sqlite_path``."""
+    if redis_url:
+        from .stock_redis import RedisStockStore
+
+        return RedisStockStore(redis_url)
+    from .stock_local import LocalStockStore
+
+    return LocalStockStore(sqlite_path)

@@ -24,6 +24,13 @@ VALID: dict[str, dict[str, Any]] = {
     "cue": {"t": "cue", "text": "下一个产品", "level": "warn"},
     "cue_ack": {"t": "cue_ack", "cue": "cue-node-1-7"},
     "step": {"t": "step", "dir": "next"},
+    "buy": {"t": "buy", "sale": "serum-3-abc", "qty": 1, "key": "k-0000001"},
+    "waitlist": {"t": "waitlist", "sale": "serum-3-abc", "key": "k-0000002"},
+    "click": {"t": "click", "product": "serum"},
+    "like": {"t": "like", "count": 3},
+    "sale": {"t": "sale", "command": "start", "product": "serum", "duration_s": 120},
+    "stock": {"t": "stock", "sale": "serum-3-abc", "units": 50},
+    "price": {"t": "price", "sale": "serum-3-abc", "price": 9900, "confirm": True},
     "script": {"t": "script", "command": "goto", "target": 3},
 }
 
@@ -40,6 +47,16 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"t": "cue_ack", "cue": ""}, "field 'cue' is empty"),
     ({"t": "cue_ack", "cue": "x" * 65}, "field 'cue' is longer than 64 characters"),
     ({"t": "step", "dir": "sideways"}, "field 'dir' must be one of next, previous"),
+    ({"t": "buy", "sale": "s", "key": "short"}, "field 'key' is shorter than 8 characters"),
+    (
+        {"t": "buy", "sale": "s", "key": "k-0000001", "qty": 0},
+        "field 'qty' must be between 1 and 99",
+    ),
+    (
+        {"t": "price", "sale": "s", "price": 100, "confirm": 1},
+        "field 'confirm' must be true or false",
+    ),
+    ({"t": "stock", "sale": "s", "units": 0}, "field 'units' must be between 1 and 1000000"),
     ({"t": "step"}, "field 'dir' is required"),
     ({"t": "script", "command": "explode"}, "field 'command' must be one of " + COMMANDS),
     (
@@ -120,10 +137,10 @@ def test_type_of_the_longest_allowed_length_is_looked_up() -> None:
 
 
 def test_unknown_type_is_refused_with_its_own_code() -> None:
-    error = refusal({"t": "buy", "id": "r-9"})
+    error = refusal({"t": "teleport", "id": "r-9"})
     assert (error.code, error.message, error.ref) == (
         ERROR_UNKNOWN_TYPE,
-        "unknown message type 'buy'",
+        "unknown message type 'teleport'",
         "r-9",
     )
 

@@ -1,0 +1,348 @@
+"""A room's sales on one node: buys, waitlist, controller actions, the live stock.
+
+Thin shell over :mod:`console.commerce.sale` (rules) and a
+:class:`~console.commerce.stock.StockStore` (atomic buys). It answers the
+buyer, emits ordered events (sale started, sold out, price changed, stock
+added, sale ended) and the conflated ``sale:<id>`` state every screen shows,
+and records every control action in the audit log, with an alert on abnormal
+ones (a big price change, stock multiplied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any, Final
+
+from realtime import Audience, RoomContext
+
+from ..audit import AuditEntry, AuditLog
+from ..show import Show
+from ..show.views import format_money
+from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
+from .stock import BuyResult, Order, StockStore
+
+__all__ = ["MESSAGES", "SalesDesk", "describe"]
+
+log = logging.getLogger("livecon.sales")
+
+REFRESH_DELAY_S: Final = 0.05
+"""Buys within this window share one read of the sale's counters."""
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if number == 0:
+            return text
+
+
+class SalesDesk:
+    """Runs the sales of one room on this node; see the module docstring."""
+
+    def __init__(self, room: RoomContext, stock: StockStore, audit: AuditLog) -> None:
+        self.room = room
+        self.stock = stock
+        self.audit = audit
+        self._published: dict[str, dict[str, Any]] = {}
+        self._sold_out_said: set[str] = set()
+        self._dirty: set[str] = set()
+        self._refreshing: asyncio.Task[None] | None = None
+
+    # buyers ------------------------------------------------------------------
+
+    async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
+        result = await self.stock.buy(sale_id, user, quantity, key, now)
+        if result.outcome is BuyOutcome.ACCEPTED and result.order is not None:
+            self._announce_order(result.order)
+        self._mark(sale_id)
+        return result
+
+    async def join_waitlist(
+        self, sale_id: str, user: str, quantity: int, key: str, now: float
+    ) -> BuyResult:
+        result = await self.stock.join_waitlist(sale_id, user, quantity, key, now)
+        self._mark(sale_id)
+        return result
+
+    def _mark(self, sale_id: str) -> None:
+        """Refresh the sale's live view soon, once for any number of buys meanwhile."""
+        self._dirty.add(sale_id)
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh_dirty())
+
+    async def _refresh_dirty(self) -> None:
+        await asyncio.sleep(REFRESH_DELAY_S)
+        dirty, self._dirty = self._dirty, set()
+        for sale_id in dirty:
+            try:
+                await self.refresh(sale_id)
+            except Exception:
+                log.exception("could not refresh sale %s", sale_id)
+
+    def _announce_order(self, order: Order) -> None:
+        """Staff see every order; the buyer's other screens get it directly; viewers see nothing
+        of other buyers (privacy)."""
+        body = order.to_dict()
+        self.room.emit_event(Audience.CONTROL, {"type": "order", **body})
+        self.room.send_direct(order.user, {"kind": "order", **body})
+
+    # controllers -------------------------------------------------------------
+
+    async def start(
+        self,
+        show: Show | None,
+        product_id: str,
+        segment: int | None,
+        duration_s: float | None,
+        actor: str,
+        role: str,
+        now: float,
+    ) -> Sale:
+        sale = self._sale_for(show, product_id, segment, duration_s, now)
+        if not await self.stock.create_sale(sale):
+            raise SaleRejected(f"sale {sale.id} exists")
+        started = sale.start(now, duration_s or (sale.ends_at - sale.starts_at))
+        await self.stock.update_sale(started)
+        self.room.emit_event(Audience.ALL, {"type": "sale_started", **self._card(started)})
+        await self._audit(now, actor, role, "sale.start", None, self._card(started))
+        await self.refresh(started.id)
+        await self.room.flush()
+        return started
+
+    def _sale_for(
+        self,
+        show: Show | None,
+        product_id: str,
+        segment: int | None,
+        duration_s: float | None,
+        now: float,
+    ) -> Sale:
+        product = show.products.get(product_id) if show else None
+        if product is None:
+            raise SaleRejected(f"no product {product_id!r} in the loaded script")
+        settings = show.segments[segment].sale if show and segment is not None else None
+        duration = duration_s or (settings.duration_s if settings else 300.0)
+        price = settings.price if settings and settings.price is not None else product.live_price
+        stock = settings.stock if settings and settings.stock is not None else product.stock
+        limit = (
+            settings.limit_per_buyer
+            if settings and settings.limit_per_buyer is not None
+            else product.limit_per_buyer
+        )
+        sale_id = f"{product_id}-{'m' if segment is None else segment}-{_base36(int(now * 1000))}"
+        return Sale(
+            sale_id,
+            self.room.name,
+            product_id,
+            price,
+            product.anchor_price,
+            stock,
+            limit,
+            now,
+            now + duration,
+            SaleStatus.SCHEDULED,
+            segment,
+            show.currency if show else "CNY",
+        ).validate()
+
+    async def control(self, sale_id: str, command: str, actor: str, role: str, now: float) -> Sale:
+        sale = await self._get(sale_id)
+        if command == "pause":
+            changed = sale.pause()
+        elif command == "resume":
+            changed = sale.resume(now)
+        elif command == "end":
+            changed = sale.end(now)
+        else:
+            raise SaleRejected(f"unknown sale command {command!r}")
+        await self.stock.update_sale(changed)
+        kind = "sale_ended" if command == "end" else f"sale_{command}d"
+        self.room.emit_event(Audience.ALL, {"type": kind, **self._card(changed)})
+        await self._audit(
+            now, actor, role, f"sale.{command}", self._card(sale), self._card(changed)
+        )
+        await self.refresh(sale_id)
+        await self.room.flush()
+        return changed
+
+    async def change_price(
+        self, sale_id: str, price: int, confirmed: bool, actor: str, role: str, now: float
+    ) -> Sale:
+        sale = await self._get(sale_id)
+        changed, abnormal = sale.change_price(price)
+        if abnormal and not confirmed:
+            raise SaleRejected(
+                f"a change from {sale.price} to {price} is more than 30% of the anchor price; "
+                "send it again with confirm=true"
+            )
+        await self.stock.update_sale(changed)
+        self.room.emit_event(
+            Audience.ALL,
+            {"type": "price_changed", **self._card(changed), "previous_price": sale.price},
+        )
+        await self._audit(
+            now, actor, role, "sale.price", {"price": sale.price}, {"price": price}, alert=abnormal
+        )
+        await self.refresh(sale_id)
+        await self.room.flush()
+        return changed
+
+    async def add_stock(
+        self, sale_id: str, units: int, actor: str, role: str, now: float
+    ) -> list[Order]:
+        sale = await self._get(sale_id)
+        counters = await self.stock.counters(sale_id)
+        _, abnormal = sale.add_stock(units, counters.remaining if counters else 0)
+        served = await self.stock.add_stock(sale_id, units, now)
+        for order in served:
+            self._announce_order(order)
+        self._sold_out_said.discard(sale_id)
+        self.room.emit_event(
+            Audience.ALL,
+            {
+                "type": "stock_added",
+                "sale": sale_id,
+                "units": units,
+                "waitlist_served": len(served),
+            },
+        )
+        await self._audit(
+            now,
+            actor,
+            role,
+            "sale.add_stock",
+            {"released": sale.released},
+            {"released": sale.released + units, "waitlist_served": len(served)},
+            alert=abnormal,
+        )
+        await self.refresh(sale_id)
+        await self.room.flush()
+        return served
+
+    async def _get(self, sale_id: str) -> Sale:
+        sale = await self.stock.get_sale(sale_id)
+        if sale is None or sale.room != self.room.name:
+            raise SaleRejected(f"no sale {sale_id!r} in this room")
+        return sale
+
+    async def _audit(
+        self,
+        now: float,
+        actor: str,
+        role: str,
+        action: str,
+        before: Any,
+        after: Any,
+        alert: bool = False,
+    ) -> None:
+        await self.audit.append(
+            AuditEntry(now, self.room.name, actor, role, action, before, after, alert=alert)
+        )
+
+    # live stock --------------------------------------------------------------
+
+    @staticmethod
+    def _card(sale: Sale) -> dict[str, Any]:
+        return {
+            "sale": sale.id,
+            "product": sale.product,
+            "price": sale.price,
+            "anchor_price": sale.anchor_price,
+            "limit": sale.limit_per_buyer,
+            "status": sale.status.value,
+            "segment": sale.segment,
+            "currency": sale.currency,
+            "starts_at_ms": int(sale.starts_at * 1000),
+            "ends_at_ms": int(sale.ends_at * 1000),
+        }
+
+    async def refresh(self, sale_id: str) -> None:
+        """Publish the sale's card and counters if they changed; say "sold out" once."""
+        sale = await self.stock.get_sale(sale_id)
+        counters = await self.stock.counters(sale_id)
+        if sale is None or counters is None:
+            return
+        view = {
+            **self._card(sale),
+            "released": counters.released,
+            "remaining": counters.remaining,
+            "sold": counters.sold,
+            "waitlist": counters.waitlist,
+            "v": counters.released + counters.sold,
+        }
+        if self._published.get(sale_id) != view:
+            self._published[sale_id] = view
+            self.room.set_state(Audience.ALL, f"sale:{sale_id}", view)
+        if counters.remaining == 0 and sale_id not in self._sold_out_said:
+            self._sold_out_said.add(sale_id)
+            self.room.emit_event(
+                Audience.ALL, {"type": "sold_out", "sale": sale_id, "product": sale.product}
+            )
+
+    async def on_tick(self, now: float) -> None:
+        """End sales whose time is up and republish every sale of the room."""
+        for sale in await self.stock.sales(self.room.name):
+            if sale.status is SaleStatus.OPEN and now >= sale.ends_at:
+                ended = replace(sale, status=SaleStatus.ENDED)
+                await self.stock.update_sale(ended)
+                self.room.emit_event(Audience.ALL, {"type": "sale_ended", **self._card(ended)})
+                await self._audit(
+                    now, "engine", "system", "sale.expire", self._card(sale), self._card(ended)
+                )
+            await self.refresh(sale.id)
+
+    def sold_out_products(self) -> frozenset[str]:
+        return frozenset(
+            view["product"]
+            for view in self._published.values()
+            if view["remaining"] == 0 and view["status"] != "scheduled"
+        )
+
+    def stock_by_product(self) -> dict[str, int]:
+        """Remaining units of each product's latest sale."""
+        return {view["product"]: view["remaining"] for view in self._published.values()}
+
+    def sold_by_product(self) -> dict[str, int]:
+        sold: dict[str, int] = {}
+        for view in self._published.values():
+            sold[view["product"]] = sold.get(view["product"], 0) + view["sold"]
+        return sold
+
+    def benefits(self, names: dict[str, str]) -> list[str]:
+        """One line per sale run so far, for the closing recap: "name price"."""
+        return [
+            f"{names.get(view['product'], view['product'])} {format_money(view['price'])}"
+            for view in self._published.values()
+        ]
+
+    def open_sale_for(self, product: str) -> dict[str, Any] | None:
+        for view in self._published.values():
+            if view["product"] == product and view["status"] == "open":
+                return view
+        return None
+
+
+MESSAGES: dict[BuyOutcome, str] = {
+    BuyOutcome.ACCEPTED: "抢到了！订单 {order} / Got it! Order {order}",
+    BuyOutcome.SOLD_OUT: "已售罄，可加入候补 / Sold out - join the waitlist",
+    BuyOutcome.LIMIT_REACHED: "已达每人限购数量 / You reached the per-buyer limit",
+    BuyOutcome.NOT_OPEN: "还没开抢或已结束 / The sale is not open",
+    BuyOutcome.PENDING: "订单确认中，请稍候查看 / Pending confirmation - check again shortly",
+    BuyOutcome.RATE_LIMITED: "操作太快了，请稍后再试 / Too fast - try again in a moment",
+    BuyOutcome.WAITLISTED: "已加入候补，第 {position} 位 / On the waitlist, number {position}",
+    BuyOutcome.UNAVAILABLE: "系统繁忙，请重试 / Busy - please try again",
+}
+
+
+def describe(result: BuyResult) -> dict[str, Any]:
+    """The ack body for a buy or waitlist answer, with a message for the buyer."""
+    body = result.to_dict()
+    body["message"] = MESSAGES[result.outcome].format(
+        order=result.order.id if result.order else "", position=result.position or 0
+    )
+    return body
