@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from realtime import (
-    Claims,
     Hub,
     HubEndpoint,
     HubSettings,
@@ -28,16 +25,16 @@ from realtime import (
     broker_from_url,
 )
 from realtime.outbound import BacklogLimits
-from realtime.tokens import new_token_id, validate_room
 
+from .api import Api, Services
 from .audit import AuditLog, audit_log_from_url
 from .commerce import SalesDesk
-from .commerce.stock import stock_store_from_url
+from .commerce.stock import StockStore, stock_store_from_url
+from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, WebhookSender
 from .config import Settings
 from .driver import ShowDriver, load_script
 from .metrics_store import metrics_store_from_url
 from .room import ShowRoom
-from .show import MAX_SCRIPT_BYTES, Issue
 from .show.store import ShowStore, show_store_from_url
 
 __all__ = ["create_app"]
@@ -45,144 +42,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("livecon")
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
-
-
-def _number(value: Any, name: str) -> float:
-    """``value`` as a float, or ``ValueError`` naming the field."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{name} must be a number")
-    return float(value)
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-class Api:
-    """HTTP endpoints; each checks the admin key and validates its body."""
-
-    def __init__(self, settings: Settings, hub: Hub, shows: ShowStore, audit: AuditLog) -> None:
-        self.settings = settings
-        self.hub = hub
-        self.shows = shows
-        self.audit = audit
-
-    def _is_admin(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        given = header.removeprefix("Bearer ").strip()
-        return bool(given) and hmac.compare_digest(given, self.settings.admin_key)
-
-    async def _json(self, request: Request) -> dict[str, Any] | None:
-        try:
-            body = await request.json()
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
-    async def mint_token(self, request: Request) -> Response:
-        if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
-        body = await self._json(request)
-        if body is None:
-            return _error(400, "body must be a JSON object")
-        try:
-            role = Role(body.get("role", ""))
-            ttl_s = _number(body.get("ttl_s", 3600), "ttl_s")
-            if not 0 < ttl_s <= MAX_TOKEN_TTL_S:
-                raise ValueError(f"ttl_s must be in (0, {MAX_TOKEN_TTL_S}]")
-            claims = Claims(
-                room=str(body.get("room", "")),
-                role=role,
-                user=str(body.get("user", "")),
-                expires_at=time.time() + ttl_s,
-                token_id=new_token_id(),
-                name=str(body.get("name", ""))[:64],
-            )
-            token = self.hub.signer.mint(claims)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        return JSONResponse(
-            {"token": token, "token_id": claims.token_id, "expires_at": claims.expires_at}
-        )
-
-    async def revoke_token(self, request: Request) -> Response:
-        if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
-        body = await self._json(request)
-        if body is None or not isinstance(body.get("token_id"), str):
-            return _error(400, 'body must be {"token_id": "..."}')
-        try:
-            expires_at = float(body.get("expires_at", time.time() + MAX_TOKEN_TTL_S))
-        except (TypeError, ValueError):
-            return _error(400, "expires_at must be seconds since the epoch")
-        await self.hub.broker.revoke(body["token_id"], expires_at)
-        return JSONResponse({"revoked": body["token_id"]})
-
-    async def put_script(self, request: Request) -> Response:
-        if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
-        room = request.path_params["room"]
-        try:
-            validate_room(room)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        raw = await request.body()
-        if len(raw) > MAX_SCRIPT_BYTES:
-            return _error(413, f"script larger than {MAX_SCRIPT_BYTES} bytes")
-        try:
-            source = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return _error(400, "script must be UTF-8 TOML")
-        file = request.query_params.get("file", f"{room}.toml")[:128]
-        stored, issues = await load_script(
-            self.shows, self.audit, room, source, file, "admin", time.time()
-        )
-        body = {"loaded": stored, "issues": [_issue_dict(issue) for issue in issues]}
-        if stored:
-            return JSONResponse(body)
-        running = any("is running" in issue.message for issue in issues)
-        return JSONResponse(
-            {"error": "script refused", **body}, status_code=409 if running else 400
-        )
-
-    async def get_audit(self, request: Request) -> Response:
-        if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
-        try:
-            after = int(request.query_params.get("after", "0"))
-            limit = min(10_000, max(1, int(request.query_params.get("limit", "1000"))))
-        except ValueError:
-            return _error(400, "after and limit must be integers")
-        entries = await self.audit.entries(request.path_params["room"], after, limit)
-        return JSONResponse({"entries": [entry.to_dict() for entry in entries]})
-
-    async def health(self, request: Request) -> Response:
-        healthy = self.hub.broker.is_healthy and self.hub.accepting
-        status = "ok" if healthy else "degraded"
-        return JSONResponse(
-            {"status": status, **self.hub.stats()}, status_code=200 if healthy else 503
-        )
-
-    async def metrics(self, request: Request) -> Response:
-        stats = self.hub.stats()
-        node = stats["node"]
-        lines = [
-            f'livecon_sockets{{node="{node}"}} {stats["sockets"]}',
-            f'livecon_rooms{{node="{node}"}} {stats["rooms"]}',
-            f'livecon_broker_healthy{{node="{node}"}} {int(stats["broker"]["healthy"])}',
-        ]
-        for name, value in sorted(stats["counters"].items()):
-            lines.append(f'livecon_{name}_total{{node="{node}"}} {value}')
-        return PlainTextResponse("\n".join(lines) + "\n")
-
-
-def _issue_dict(issue: Issue) -> dict[str, Any]:
-    return {
-        "file": issue.file,
-        "line": issue.line,
-        "severity": issue.severity.value,
-        "message": issue.message,
-    }
 
 
 async def _preload_scripts(
@@ -197,6 +56,19 @@ async def _preload_scripts(
             log.warning("%s", issue)
         if not stored and not any("is running" in issue.message for issue in issues):
             raise SystemExit(f"livecon: script {path} for room {room} has errors")
+
+
+def _webhook_sender(settings: Settings, stock: StockStore) -> WebhookSender | None:
+    if not settings.webhook_url:
+        return None
+    if not settings.webhook_secret:
+        raise SystemExit("livecon: LIVECON_WEBHOOK_SECRET is required with LIVECON_WEBHOOK_URL")
+    cursors: CursorStore = (
+        RedisCursorStore(settings.redis_url)
+        if settings.redis_url
+        else SqliteCursorStore(settings.durable_path)
+    )
+    return WebhookSender(settings.webhook_url, settings.webhook_secret.encode(), stock, cursors)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -218,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         return ShowRoom(room, node, ShowDriver(room, shows, audit, node, desk), desk, metrics)
 
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
-    api = Api(settings, hub, shows, audit)
+    api = Api(Services(settings, hub, shows, audit, stock, metrics))
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
         for room, path in settings.scripts.items()
@@ -229,9 +101,17 @@ def create_app(settings: Settings) -> Starlette:
         await _preload_scripts(sources, shows, audit)
         await stock.open()
         await hub.start()
+        sender = _webhook_sender(settings, stock)
+        sending = asyncio.create_task(sender.run()) if sender else None
         try:
             yield
         finally:
+            if sending is not None and sender is not None:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+                await sender.close()
+                await sender.cursors.close()
             await hub.stop()
             for store in (shows, audit, stock, metrics):
                 await store.close()
@@ -245,6 +125,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),
             Route("/api/rooms/{room}/script", api.put_script, methods=["PUT"]),
             Route("/api/rooms/{room}/audit", api.get_audit),
+            Route("/api/rooms/{room}/orders", api.get_orders),
+            Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

@@ -2,7 +2,9 @@
 
 Secrets (the token signing key, the admin key) come from ``LIVECON_SECRET``
 and ``LIVECON_ADMIN_KEY``; when unset in embedded mode they are generated once
-and kept in the data directory with mode 0600. They are never logged.
+and kept in the data directory with mode 0600. The order webhook is
+``LIVECON_WEBHOOK_URL`` signed with ``LIVECON_WEBHOOK_SECRET`` (required with a
+URL). Secrets are never logged.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class Settings:
     secret: str = ""
     admin_key: str = ""
     scripts: dict[str, str] = field(default_factory=dict)
+    webhook_url: str = field(default_factory=lambda: os.environ.get("LIVECON_WEBHOOK_URL", ""))
+    webhook_secret: str = field(
+        default_factory=lambda: os.environ.get("LIVECON_WEBHOOK_SECRET", "")
+    )
 
     def __post_init__(self) -> None:
         embedded = not self.redis_url

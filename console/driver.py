@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections import Counter, deque
+from collections import deque
 from typing import Any, Final
 
-from realtime import Audience, Delivery, RoomContext
+from realtime import Audience, RoomContext
 
 from .audit import AuditEntry, AuditLog
 from .commerce import SaleRejected, SalesDesk
 from .metrics import derive
-from .metrics_store import MetricsStore
 from .show import Issue, Severity, Show, load_show
 from .show.engine import (
     Command,
@@ -102,26 +101,21 @@ class ShowDriver:
         self._ids = itertools.count(1)
         self._published: dict[str, Any] = {}
         self._pending_sales: list[StartSale] = []
-        self.commenters: Counter[str] = Counter()
-        self._comment_times: deque[float] = deque(maxlen=100_000)
+        self._top_commenters: list[str] = []
+        self._comments_per_min = 0.0
         self._online: deque[tuple[float, int]] = deque(maxlen=1000)
 
     # what the room saw -------------------------------------------------------
 
-    def observe(self, delivery: Delivery, now: float) -> None:
-        """Count comments (every node sees every delivery) for top commenters and pace."""
-        for mask, item in delivery.batch.chat:
-            if mask & Audience.VIEWER and item.get("role") == "viewer":
-                self.commenters[str(item.get("name") or item.get("user"))] += 1
-                self._comment_times.append(now)
-        self._comment_times.extend([now] * delivery.batch.chat_dropped)
+    def update_audience(self, top_commenters: list[str], comments_per_min: float) -> None:
+        """Room-wide figures read from the shared metrics once a tick."""
+        self._top_commenters = top_commenters
+        self._comments_per_min = comments_per_min
 
     def signals(self, now: float) -> Signals:
         self._online.append((now, self.room.online))
         while self._online and self._online[0][0] < now - ONLINE_WINDOW_S:
             self._online.popleft()
-        while self._comment_times and self._comment_times[0] < now - 60:
-            self._comment_times.popleft()
         show = self.show
         window = show.rules.dead_room_window_s if show else 120.0
         recent = [online for at, online in self._online if at >= now - window]
@@ -130,7 +124,7 @@ class ShowDriver:
             sold_out=self.desk.sold_out_products(),
             online=self.room.online,
             recent_peak_online=max(recent, default=0),
-            comments_per_min=float(len(self._comment_times)),
+            comments_per_min=self._comments_per_min,
             values=self.live(now),
         )
 
@@ -142,7 +136,7 @@ class ShowDriver:
         return {
             "online": self.room.online,
             "peak_online": self.room.peak,
-            "top_commenters": [name for name, _ in self.commenters.most_common(5)],
+            "top_commenters": list(self._top_commenters),
             "stock": self.desk.stock_by_product(),
             "sold": self.desk.sold_by_product(),
             "benefits": self.desk.benefits(names),
@@ -159,9 +153,10 @@ class ShowDriver:
             return None
         return self.show.segments[index].product
 
-    async def publish_metrics(self, now: float, metrics: MetricsStore) -> None:
+    def publish_metrics(
+        self, now: float, counters: dict[str, int], uniques: dict[str, int]
+    ) -> None:
         """Derive the room's live figures from the shared counts and publish what changed."""
-        counters, uniques = await metrics.read(self.room.name)
         targets = None
         if self.show is not None:
             goal = self.show.targets

@@ -30,6 +30,14 @@ class MetricsStore(abc.ABC):
         """Set ``key`` to ``value`` if that is higher (a per-minute peak)."""
 
     @abc.abstractmethod
+    async def add_commenter(self, room: str, name: str) -> None:
+        """Count one comment by ``name`` (for the closing thanks and the report)."""
+
+    @abc.abstractmethod
+    async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
+        """The most active commenters, most comments first."""
+
+    @abc.abstractmethod
     async def read(self, room: str) -> tuple[dict[str, int], dict[str, int]]:
         """The room's counts and the sizes of its unique sets."""
 
@@ -41,6 +49,13 @@ class MemoryMetricsStore(MetricsStore):
     def __init__(self) -> None:
         self._counts: dict[str, Counter[str]] = {}
         self._sets: dict[str, dict[str, set[str]]] = {}
+        self._commenters: dict[str, Counter[str]] = {}
+
+    async def add_commenter(self, room: str, name: str) -> None:
+        self._commenters.setdefault(room, Counter())[name] += 1
+
+    async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
+        return self._commenters.get(room, Counter()).most_common(count)
 
     async def add(self, room: str, counts: dict[str, int]) -> None:
         self._counts.setdefault(room, Counter()).update(counts)
@@ -61,6 +76,7 @@ class MemoryMetricsStore(MetricsStore):
     async def close(self) -> None:
         self._counts.clear()
         self._sets.clear()
+        self._commenters.clear()
 
 
 _RAISE: Final = """
@@ -88,6 +104,18 @@ class RedisMetricsStore(MetricsStore):
 
     async def add_unique(self, room: str, name: str, member: str) -> None:
         await self._redis.pfadd(self._key(room, name), member)
+
+    async def add_commenter(self, room: str, name: str) -> None:
+        await self._redis.zincrby(self._key(room, "commenters"), 1, name)
+
+    async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
+        if count <= 0:
+            return []
+        found = await self._redis.zrevrange(
+            self._key(room, "commenters"), 0, count - 1, withscores=True
+        )
+        pairs: list[Any] = list(found)
+        return [(str(name), int(score)) for name, score in pairs]
 
     async def raise_to(self, room: str, key: str, value: int) -> None:
         await self._raise(keys=[self._key(room, "counts")], args=[key, value])

@@ -21,7 +21,7 @@ from realtime.protocol import ERROR_REJECTED
 
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .driver import ShowDriver
-from .metrics import Attribution, counts_for
+from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
 from .show.engine import Command, CommandKind, Rejected
 
@@ -62,15 +62,17 @@ class ShowRoom:
     # hub hooks ---------------------------------------------------------------
 
     def observe(self, delivery: Delivery) -> None:
-        self.driver.observe(delivery, time.time())
+        """Nothing to do: every count is made where the event was accepted."""
 
     async def on_tick(self, now: float) -> None:
+        name = self.room.name
+        await self.metrics.raise_to(name, f"min:{int(now // 60)}:online", self.room.online)
+        counters, uniques = await self.metrics.read(name)
+        top = await self.metrics.top_commenters(name, 5)
+        self.driver.update_audience([who for who, _ in top], comments_per_minute(counters, now))
         await self.desk.on_tick(now)
         await self.driver.on_tick(now)
-        await self.metrics.raise_to(
-            self.room.name, f"min:{int(now // 60)}:online", self.room.online
-        )
-        await self.driver.publish_metrics(now, self.metrics)
+        self.driver.publish_metrics(now, counters, uniques)
 
     async def on_join(self, session: Session, now: float) -> None:
         if session.claims.role is Role.VIEWER:
@@ -106,6 +108,8 @@ class ShowRoom:
             },
         )
         await self._count(session, "comments", 1, time.time(), interacting=True)
+        if claims.role is Role.VIEWER:
+            await self.metrics.add_commenter(self.room.name, claims.name or claims.user)
         return {"comment": comment_id}
 
     async def _on_like(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,8 @@ __all__ = ["MESSAGES", "SalesDesk", "describe"]
 
 log = logging.getLogger("livecon.sales")
 
+RECONCILE_EVERY_S: Final = 10.0
+"""How often each node checks remaining + sold = released against the order log."""
 REFRESH_DELAY_S: Final = 0.05
 """Buys within this window share one read of the sale's counters."""
 
@@ -51,6 +53,8 @@ class SalesDesk:
         self._published: dict[str, dict[str, Any]] = {}
         self._sold_out_said: set[str] = set()
         self._dirty: set[str] = set()
+        self._reconciled_at = 0.0
+        self._alerted: set[str] = set()
         self._refreshing: asyncio.Task[None] | None = None
 
     # buyers ------------------------------------------------------------------
@@ -295,6 +299,36 @@ class SalesDesk:
                     now, "engine", "system", "sale.expire", self._card(sale), self._card(ended)
                 )
             await self.refresh(sale.id)
+        await self.reconcile(now)
+
+    async def reconcile(self, now: float) -> None:
+        """Publish the room's reconciliation for the dashboard and alert on a mismatch."""
+        if now - self._reconciled_at < RECONCILE_EVERY_S:
+            return
+        self._reconciled_at = now
+        results = []
+        for sale in await self.stock.sales(self.room.name):
+            found = await self.stock.reconcile(sale.id)
+            if found is None:
+                continue
+            results.append(found.to_dict())
+            if not found.is_consistent and sale.id not in self._alerted:
+                self._alerted.add(sale.id)
+                self.room.emit_event(
+                    Audience.CONTROL,
+                    {
+                        "type": "alert",
+                        "key": "reconcile",
+                        "sale": sale.id,
+                        "text": f"对账不一致 / stock and order log disagree for {sale.id}",
+                    },
+                )
+        ok = all(result["ok"] for result in results)
+        self.room.set_state(
+            Audience.CONTROL,
+            "reconcile",
+            {"ok": ok, "checked_at_ms": int(now * 1000), "sales": results},
+        )
 
     def sold_out_products(self) -> frozenset[str]:
         return frozenset(

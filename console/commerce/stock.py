@@ -133,6 +133,10 @@ class StockStore(abc.ABC):
         """Every sale of the room, in creation order."""
 
     @abc.abstractmethod
+    async def rooms(self) -> list[str]:
+        """Every room that has had a sale."""
+
+    @abc.abstractmethod
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:

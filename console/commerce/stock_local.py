@@ -225,6 +225,9 @@ class LocalStockStore(StockStore):
     async def sales(self, room: str) -> list[Sale]:
         return [sale for sale in self._sales.values() if sale.room == room]
 
+    async def rooms(self) -> list[str]:
+        return sorted({sale.room for sale in self._sales.values()})
+
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:

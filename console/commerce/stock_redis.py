@@ -163,6 +163,7 @@ class RedisStockStore(StockStore):
                 key, mapping={"remaining": sale.released, "sold": 0, "orders": 0, "version": 0}
             )
             pipe.zadd(f"lc:{{{sale.room}}}:sales", {sale.id: time.time()}, nx=True)
+            pipe.sadd("lc:sale-rooms", sale.room)
             await pipe.execute()
         return True
 
@@ -184,6 +185,9 @@ class RedisStockStore(StockStore):
         ids = await self._redis.zrange(f"lc:{{{room}}}:sales", 0, -1)
         found = [await self.get_sale(str(sale_id)) for sale_id in ids]
         return [sale for sale in found if sale is not None]
+
+    async def rooms(self) -> list[str]:
+        return sorted(str(room) for room in await self._redis.smembers("lc:sale-rooms"))
 
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
