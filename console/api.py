@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from realtime import Claims, Hub, Role
+from realtime import AuthError, Claims, Hub, Role
 from realtime.tokens import new_token_id, validate_room
 
 from .audit import AuditLog
@@ -25,10 +25,12 @@ from .commerce.stock import Order, StockStore
 from .config import Settings
 from .driver import load_script
 from .metrics_store import MetricsStore
-from .show import MAX_SCRIPT_BYTES, Issue
+from .pages import render_report
+from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
+from .show import MAX_SCRIPT_BYTES, Issue, load_show
 from .show.store import ShowStore
 
-__all__ = ["Api", "Services"]
+__all__ = ["Api", "ReportApi", "Services"]
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -266,3 +268,104 @@ def _issue_dict(issue: Issue) -> dict[str, Any]:
         "severity": issue.severity.value,
         "message": issue.message,
     }
+
+
+class ReportApi:
+    """The post-show report as a page, JSON, CSV and replay chapters."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.services = api.services
+
+    def _allowed_room(self, request: Request) -> str | Response:
+        """Admins by key (header or ``?key=``), or a controller/admin/support token of the room."""
+        room = str(request.path_params["room"])
+        try:
+            validate_room(room)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        key = request.query_params.get("key", "")
+        if self.api._is_admin(request) or (
+            key and hmac.compare_digest(key, self.services.settings.admin_key)
+        ):
+            return room
+        token = request.query_params.get("token", "")
+        try:
+            claims = self.services.hub.signer.verify(token, time.time())
+        except AuthError:
+            return _error(401, "admin key or a staff token of this room required")
+        if claims.room != room or claims.role not in (Role.CONTROLLER, Role.ADMIN, Role.SUPPORT):
+            return _error(403, "this token may not read this room's report")
+        return room
+
+    async def build(self, room: str) -> dict[str, Any]:
+        services = self.services
+        stored = await services.shows.load(room)
+        show = load_show(stored.script, stored.file)[0] if stored else None
+        counters, uniques = await services.metrics.read(room)
+        peak = max((v for k, v in counters.items() if k.endswith(":online")), default=0)
+        inputs = ReportInputs(
+            room=room,
+            show=show,
+            audit=await services.audit.entries(room, 0, 1_000_000),
+            sales=await services.stock.sales(room),
+            orders=await self.api.room_orders(room),
+            counters=counters,
+            uniques=uniques,
+            top_commenters=await services.metrics.top_commenters(room, 10),
+            peak_online=peak,
+            now=time.time(),
+        )
+        return build_report(inputs)
+
+    async def report(self, request: Request) -> Response:
+        room = self._allowed_room(request)
+        if isinstance(room, Response):
+            return room
+        fmt = request.query_params.get("format", "json")
+        report = await self.build(room)
+        if fmt == "csv":
+            rows = report_csv_rows(report)
+            columns = tuple(dict.fromkeys(key for row in rows for key in row))
+            return _csv_response(f"{room}-report.csv", columns, rows)
+        if fmt != "json":
+            return _error(400, "format must be json or csv")
+        return JSONResponse(report)
+
+    async def chapters(self, request: Request) -> Response:
+        room = self._allowed_room(request)
+        if isinstance(room, Response):
+            return room
+        fmt = request.path_params["format"]
+        if fmt not in ("vtt", "json"):
+            return _error(404, "chapters come as chapters.vtt or chapters.json")
+        report = await self.build(room)
+        if fmt == "vtt":
+            return PlainTextResponse(chapters_vtt(report), media_type="text/vtt; charset=utf-8")
+        return JSONResponse(
+            {"room": room, "started_at_ms": report["started_at_ms"], "chapters": report["chapters"]}
+        )
+
+    async def page(self, request: Request) -> Response:
+        room = self._allowed_room(request)
+        if isinstance(room, Response):
+            return room
+        auth = "&".join(
+            f"{k}={v}" for k, v in request.query_params.items() if k in ("key", "token")
+        )
+        base = f"/api/rooms/{room}"
+        links = {
+            "json": f"{base}/report?format=json&{auth}",
+            "csv": f"{base}/report?format=csv&{auth}",
+            "orders": f"{base}/orders?format=csv&{auth}",
+            "vtt": f"{base}/chapters.vtt?{auth}",
+            "chapters": f"{base}/chapters.json?{auth}",
+        }
+        html = render_report(await self.build(room), links)
+        return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
+)

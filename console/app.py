@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from realtime import (
     Hub,
@@ -26,7 +27,7 @@ from realtime import (
 )
 from realtime.outbound import BacklogLimits
 
-from .api import Api, Services
+from .api import Api, ReportApi, Services
 from .audit import AuditLog, audit_log_from_url
 from .commerce import SalesDesk
 from .commerce.stock import StockStore, stock_store_from_url
@@ -40,6 +41,8 @@ from .show.store import ShowStore, show_store_from_url
 __all__ = ["create_app"]
 
 log = logging.getLogger("livecon")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -91,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
 
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
     api = Api(Services(settings, hub, shows, audit, stock, metrics))
+    reports = ReportApi(api)
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
         for room, path in settings.scripts.items()
@@ -127,6 +131,10 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/audit", api.get_audit),
             Route("/api/rooms/{room}/orders", api.get_orders),
             Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
+            Route("/api/rooms/{room}/report", reports.report),
+            Route("/api/rooms/{room}/chapters.{format:str}", reports.chapters),
+            Route("/report/{room}", reports.page),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
     )
