@@ -55,6 +55,7 @@ class SalesDesk:
         self._dirty: set[str] = set()
         self._reconciled_at = 0.0
         self._alerted: set[str] = set()
+        self._instance = ""
         self._refreshing: asyncio.Task[None] | None = None
 
     # buyers ------------------------------------------------------------------
@@ -299,12 +300,52 @@ class SalesDesk:
                     now, "engine", "system", "sale.expire", self._card(sale), self._card(ended)
                 )
             await self.refresh(sale.id)
+        await self.watch_store(now)
         await self.reconcile(now)
 
-    async def reconcile(self, now: float) -> None:
-        """Publish the room's reconciliation for the dashboard and alert on a mismatch."""
-        if now - self._reconciled_at < RECONCILE_EVERY_S:
+    async def watch_store(self, now: float) -> None:
+        """If the stock store restarted, pause the open sales, reconcile, and resume the
+        consistent ones; the others stay paused with an alert."""
+        instance = await self.stock.instance()
+        restarted = bool(self._instance) and instance != self._instance
+        self._instance = instance
+        if not restarted:
             return
+        paused = []
+        for sale in await self.stock.sales(self.room.name):
+            if sale.status is SaleStatus.OPEN:
+                await self.stock.update_sale(sale.pause())
+                paused.append(sale)
+                self.room.emit_event(
+                    Audience.ALL,
+                    {"type": "sale_paused", **self._card(sale), "reason": "reconciling"},
+                )
+        await self._audit(
+            now,
+            "engine",
+            "system",
+            "stock.restarted",
+            None,
+            {"paused": [sale.id for sale in paused]},
+            alert=True,
+        )
+        self._reconciled_at = 0.0
+        consistent = await self.reconcile(now)
+        for sale in paused:
+            if sale.id in consistent and now < sale.ends_at:
+                resumed = replace(sale, status=SaleStatus.OPEN)
+                await self.stock.update_sale(resumed)
+                self.room.emit_event(Audience.ALL, {"type": "sale_resumed", **self._card(resumed)})
+            await self.refresh(sale.id)
+        await self.room.flush()
+
+    async def reconcile(self, now: float) -> set[str]:
+        """Publish the room's reconciliation for the dashboard and alert on a mismatch.
+
+        Returns the ids of the consistent sales (empty when it is not yet time to check).
+        """
+        if now - self._reconciled_at < RECONCILE_EVERY_S:
+            return set()
         self._reconciled_at = now
         results = []
         for sale in await self.stock.sales(self.room.name):
@@ -329,6 +370,7 @@ class SalesDesk:
             "reconcile",
             {"ok": ok, "checked_at_ms": int(now * 1000), "sales": results},
         )
+        return {str(result["sale"]) for result in results if result["ok"]}
 
     def sold_out_products(self) -> frozenset[str]:
         return frozenset(

@@ -163,6 +163,10 @@ class StockStore(abc.ABC):
     async def reconcile(self, sale_id: str) -> Reconciliation | None: ...
 
     @abc.abstractmethod
+    async def instance(self) -> str:
+        """Identifies the running store; it changes when the store restarts (Redis run id)."""
+
+    @abc.abstractmethod
     async def open(self) -> None:
         """Prepare for use (rebuild from the durable log, check the connection)."""
 

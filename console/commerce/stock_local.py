@@ -225,6 +225,9 @@ class LocalStockStore(StockStore):
     async def sales(self, room: str) -> list[Sale]:
         return [sale for sale in self._sales.values() if sale.room == room]
 
+    async def instance(self) -> str:
+        return "local"
+
     async def rooms(self) -> list[str]:
         return sorted({sale.room for sale in self._sales.values()})
 

@@ -186,6 +186,10 @@ class RedisStockStore(StockStore):
         found = [await self.get_sale(str(sale_id)) for sale_id in ids]
         return [sale for sale in found if sale is not None]
 
+    async def instance(self) -> str:
+        info = await self._redis.info("server")
+        return str(info.get("run_id", ""))
+
     async def rooms(self) -> list[str]:
         return sorted(str(room) for room in await self._redis.smembers("lc:sale-rooms"))
 
