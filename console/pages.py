@@ -6,12 +6,11 @@ script or a viewer is escaped by Jinja2's autoescape.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from .show.views import format_money
 
 __all__ = ["chart", "render_report"]
 
@@ -24,7 +23,7 @@ _ENV: Final = Environment(
 )
 _ENV.filters["money"] = lambda fen, currency="CNY": (
     ("¥" if currency == "CNY" else "$" if currency == "USD" else f"{currency} ")
-    + format_money(int(fen))
+    + f"{int(fen) / 100:,.2f}"
 )
 _ENV.filters["percent"] = lambda share: f"{float(share) * 100:.1f}%"
 _ENV.filters["clock"] = lambda seconds: (
@@ -35,21 +34,34 @@ WIDTH: Final = 600
 HEIGHT: Final = 140
 
 
-def chart(values: list[int], width: int = WIDTH, height: int = HEIGHT) -> dict[str, Any]:
-    """An SVG polyline for ``values`` scaled into ``width`` x ``height`` (numbers only)."""
+def chart(
+    values: list[int], labels: list[str], width: int = WIDTH, height: int = HEIGHT
+) -> dict[str, Any]:
+    """Bars for ``values`` scaled into ``width`` x ``height`` (numbers and labels only)."""
     top = max(values, default=0) or 1
-    step = width / max(1, len(values) - 1)
-    points = " ".join(
-        f"{index * step:.1f},{height - value * (height - 4) / top - 2:.1f}"
-        for index, value in enumerate(values)
-    )
-    return {"points": points, "max": max(values, default=0), "width": width, "height": height}
+    slot = width / max(1, len(values))
+    bars = [
+        {
+            "x": round(index * slot + slot * 0.1, 1),
+            "y": round(height - value * (height - 2) / top, 1),
+            "width": round(max(1.0, slot * 0.8), 1),
+            "height": round(value * (height - 2) / top, 1),
+            "label": f"{label}: {value}",
+        }
+        for index, (value, label) in enumerate(zip(values, labels, strict=True))
+    ]
+    return {"bars": bars, "max": max(values, default=0), "width": width, "height": height}
 
 
 def render_report(report: dict[str, Any], links: dict[str, str]) -> str:
     timeline = report["timeline"]
+    zone = dt.timezone(dt.timedelta(seconds=int(report.get("utc_offset_s", 0))))
+    labels = [
+        dt.datetime.fromtimestamp(row["minute_ms"] / 1000, zone).strftime("%H:%M")
+        for row in timeline
+    ]
     charts = {
-        name: chart([int(row[name]) for row in timeline])
+        name: chart([int(row[name]) for row in timeline], labels)
         for name in ("online", "comments", "orders", "gmv")
     }
     return _ENV.get_template("report.html").render(report=report, charts=charts, links=links)

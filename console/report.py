@@ -295,6 +295,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "title": show.title if show else inputs.room,
         "host": show.host if show else "",
         "currency": show.currency if show else "CNY",
+        "utc_offset_s": show.utc_offset_s if show else 0,
         "started_at_ms": int(started * 1000),
         "ended_at_ms": int(ended * 1000),
         "duration_s": round(max(0.0, ended - started), 1),
