@@ -25,12 +25,12 @@ from .commerce.stock import Order, StockStore
 from .config import Settings
 from .driver import load_script
 from .metrics_store import MetricsStore
-from .pages import render_report
+from .pages import render_report, render_screen
 from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from .show import MAX_SCRIPT_BYTES, Issue, load_show
 from .show.store import ShowStore
 
-__all__ = ["Api", "ReportApi", "Services"]
+__all__ = ["Api", "ReportApi", "Services", "screen"]
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -365,7 +365,22 @@ class ReportApi:
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
 
+async def screen(request: Request) -> Response:
+    """``/prompter/{room}``, ``/dashboard/{room}``, ``/widget/{room}``: the screens' shells."""
+    room = str(request.path_params["room"])
+    try:
+        validate_room(room)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    name = request.url.path.strip("/").split("/")[0]
+    headers = {"Content-Security-Policy": WIDGET_CSP if name == "widget" else CSP}
+    return HTMLResponse(render_screen(name, room), headers=headers)
+
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
 )
+
+WIDGET_CSP = CSP.replace("frame-ancestors 'self'", "frame-ancestors *")
+"""The widget is embedded in shops' pages, so any page may frame it."""

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -27,7 +29,7 @@ from realtime import (
 )
 from realtime.outbound import BacklogLimits
 
-from .api import Api, ReportApi, Services
+from .api import Api, ReportApi, Services, screen
 from .audit import AuditLog, audit_log_from_url
 from .commerce import SalesDesk
 from .commerce.stock import StockStore, stock_store_from_url
@@ -72,6 +74,11 @@ def _webhook_sender(settings: Settings, stock: StockStore) -> WebhookSender | No
         else SqliteCursorStore(settings.durable_path)
     )
     return WebhookSender(settings.webhook_url, settings.webhook_secret.encode(), stock, cursors)
+
+
+async def embed_script(request: Request) -> Response:
+    """The one-line loader a shop page includes to create the widget's iframe."""
+    return FileResponse(STATIC / "js" / "embed.js", media_type="text/javascript")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -134,6 +141,10 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/report", reports.report),
             Route("/api/rooms/{room}/chapters.{format:str}", reports.chapters),
             Route("/report/{room}", reports.page),
+            Route("/prompter/{room}", screen),
+            Route("/dashboard/{room}", screen),
+            Route("/widget/{room}", screen),
+            Route("/embed.js", embed_script),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,

@@ -12,7 +12,9 @@ from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["chart", "render_report"]
+__all__ = ["SCREENS", "chart", "render_report", "render_screen"]
+
+SCREENS: Final = ("prompter", "dashboard", "widget")
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 _ENV: Final = Environment(
@@ -65,3 +67,10 @@ def render_report(report: dict[str, Any], links: dict[str, str]) -> str:
         for name in ("online", "comments", "orders", "gmv")
     }
     return _ENV.get_template("report.html").render(report=report, charts=charts, links=links)
+
+
+def render_screen(name: str, room: str) -> str:
+    """The shell page of one screen; its script connects with the token in the URL."""
+    if name not in SCREENS:
+        raise ValueError(f"no screen {name!r}")
+    return _ENV.get_template(f"{name}.html").render(room=room)
