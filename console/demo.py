@@ -159,7 +159,7 @@ async def run_demo(options: DemoOptions) -> None:
             raise SystemExit("livecon demo: the server did not start")
         await asyncio.sleep(0.05)
     signer = TokenSigner(settings.secret.encode())
-    urls = _print_urls(options, signer)
+    urls = _print_urls(options, signer, settings.admin_key)
     rng = random.Random(options.seed)
     stop = asyncio.Event()
     base = urls["viewer"].split("token=")[0] + "token="
