@@ -121,23 +121,26 @@ def _next_command(timeline: dict[str, Any], elapsed_s: float, speed: float) -> s
     return "next" if timeline["index"] + 1 < len(timeline["segments"]) else "end"
 
 
-def _print_urls(options: DemoOptions, signer: TokenSigner) -> dict[str, str]:
-    base = f"ws://{options.host}:{options.port}/ws?token="
-    urls = {
-        "host": base + _token(signer, Role.HOST, "host-1", "主播 Anna"),
-        "controller": base + _token(signer, Role.CONTROLLER, "ctl-1", "场控 Li"),
-        "viewer": base + _token(signer, Role.VIEWER, "viewer-you", "You"),
-    }
+def _print_urls(options: DemoOptions, signer: TokenSigner, admin_key: str) -> dict[str, str]:
+    """Print the three screens, the report and the sockets; return the socket URLs."""
     http = f"http://{options.host}:{options.port}"
+    tokens = {
+        "host": _token(signer, Role.HOST, "host-1", "主播 Anna"),
+        "controller": _token(signer, Role.CONTROLLER, "ctl-1", "场控 Li"),
+        "viewer": _token(signer, Role.VIEWER, "viewer-you", "You"),
+    }
     print(
-        f"livecon demo: embedded hub on {http}, room '{ROOM}', {options.viewers} simulated viewers"
+        f"livecon demo: embedded hub on {http}, room '{ROOM}', {options.viewers} simulated "
+        f"viewers, script {options.script.name} at {options.speed:g}x"
     )
-    print(f"  health   {http}/healthz")
-    print(f"  metrics  {http}/metrics")
-    for role, url in urls.items():
-        print(f"  {role:<10} {url}")
+    print(f"  prompter   {http}/prompter/{ROOM}?token={tokens['host']}")
+    print(f"  dashboard  {http}/dashboard/{ROOM}?token={tokens['controller']}")
+    print(f"  widget     {http}/widget/{ROOM}?token={tokens['viewer']}")
+    print(f"  report     {http}/report/{ROOM}?key={admin_key}")
+    print(f"  health     {http}/healthz   metrics {http}/metrics")
     print("Ctrl-C stops the demo.", flush=True)
-    return urls
+    base = f"ws://{options.host}:{options.port}/ws?token="
+    return {role: base + token for role, token in tokens.items()}
 
 
 async def run_demo(options: DemoOptions) -> None:
