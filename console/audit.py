@@ -20,6 +20,8 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
+from .redis_client import redis_client
+
 __all__ = [
     "AuditEntry",
     "AuditLog",
@@ -142,7 +144,7 @@ return seq
 
 class RedisAuditLog(AuditLog):
     def __init__(self, url: str) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = redis_client(url)
         self._append = self._redis.register_script(_APPEND)
 
     async def append(self, entry: AuditEntry) -> AuditEntry:

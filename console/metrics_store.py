@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
+from .redis_client import redis_client
+
 __all__ = ["MemoryMetricsStore", "MetricsStore", "RedisMetricsStore", "metrics_store_from_url"]
 
 UNIQUE_SETS: Final = ("viewers", "buyers", "interacting")
@@ -88,7 +90,7 @@ return 1
 
 class RedisMetricsStore(MetricsStore):
     def __init__(self, url: str) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = redis_client(url)
         self._raise = self._redis.register_script(_RAISE)
 
     @staticmethod

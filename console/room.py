@@ -119,6 +119,9 @@ class ShowRoom:
         return {"liked": int(body.get("count", 1))}
 
     async def _on_click(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        show = self.driver.show
+        if show is None or body["product"] not in show.products:
+            raise SaleRejected(f"no product {body['product']!r} in this show")
         now = time.time()
         where = Attribution(self.driver.segment_index(), body["product"])
         await self.metrics.add(self.room.name, counts_for("clicks", 1, where, now))

@@ -134,6 +134,8 @@ class Sale:
 
 def decide_buy(sale: Sale, remaining: int, bought: int, quantity: int, now: float) -> BuyOutcome:
     """The answer to a buy of ``quantity`` by a buyer who already bought ``bought``."""
+    if quantity < 1:
+        raise SaleRejected("buy at least 1 unit")
     if not sale.is_open(now):
         return BuyOutcome.NOT_OPEN
     if bought + quantity > sale.limit_per_buyer:

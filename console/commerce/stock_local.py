@@ -162,8 +162,9 @@ class LocalStockStore(StockStore):
         for order in orders:
             self._apply(order)
             self._remember(order.sale, order.request_id, BuyResult(BuyOutcome.ACCEPTED, 0, order))
-        for sale_id, count in self._order_count.items():
-            self._next_order[sale_id] = count + 1
+        for order in orders:  # numbers of failed writes were used too: continue after the highest
+            number = int(order.id.rsplit("-", 1)[1])
+            self._next_order[order.sale] = max(self._next_order.get(order.sale, 1), number + 1)
 
     def _track(self, sale: Sale) -> None:
         self._sales[sale.id] = sale

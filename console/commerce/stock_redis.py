@@ -19,12 +19,12 @@ a retry with the same request id returns the stored result.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import asdict, replace
 from typing import Any, Final
 
-import redis.asyncio as aioredis
-
+from ..redis_client import redis_client
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
 from .stock import BuyResult, Order, Reconciliation, SaleCounters, StockStore
 
@@ -81,10 +81,11 @@ _ADD_STOCK: Final = (
     + """
 local raw = redis.call('HGET', KEYS[1], 'sale')
 if not raw then return '[]' end
+local done = redis.call('HGET', KEYS[3], 'op:' .. ARGV[3])
+if done then return done end
 local sale = cjson.decode(raw)
 local units, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-sale.released = sale.released + units
-redis.call('HSET', KEYS[1], 'sale', cjson.encode(sale))
+redis.call('HINCRBY', KEYS[1], 'released', units)
 redis.call('HINCRBY', KEYS[1], 'remaining', units)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 local served = {}
@@ -96,11 +97,15 @@ for _ = 1, 1000 do
   if tonumber(redis.call('HGET', KEYS[1], 'remaining')) < qty then break end
   redis.call('LPOP', KEYS[5])
   local bought = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-  if bought + qty <= sale.limit_per_buyer and not redis.call('HGET', KEYS[3], request_id) then
+  local answered = redis.call('HGET', KEYS[3], request_id)
+  local done = answered and cjson.decode(answered).outcome == 'accepted'
+  if bought + qty <= sale.limit_per_buyer and not done then
     table.insert(served, place(KEYS, sale, user, qty, request_id, now))
   end
 end
-return '[' .. table.concat(served, ',') .. ']'
+local answer = '[' .. table.concat(served, ',') .. ']'
+redis.call('HSET', KEYS[3], 'op:' .. ARGV[3], answer)
+return answer
 """
 )
 
@@ -142,7 +147,7 @@ class RedisStockStore(StockStore):
     """See the module docstring."""
 
     def __init__(self, url: str, wait_replicas: int = 0, wait_timeout_ms: int = 50) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis = redis_client(url)
         self._buy = self._redis.register_script(_BUY)
         self._add_stock = self._redis.register_script(_ADD_STOCK)
         self._join = self._redis.register_script(_JOIN_WAITLIST)
@@ -160,7 +165,14 @@ class RedisStockStore(StockStore):
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                key, mapping={"remaining": sale.released, "sold": 0, "orders": 0, "version": 0}
+                key,
+                mapping={
+                    "released": sale.released,
+                    "remaining": sale.released,
+                    "sold": 0,
+                    "orders": 0,
+                    "version": 0,
+                },
             )
             pipe.zadd(f"lc:{{{sale.room}}}:sales", {sale.id: time.time()}, nx=True)
             pipe.sadd("lc:sale-rooms", sale.room)
@@ -178,8 +190,11 @@ class RedisStockStore(StockStore):
             await pipe.execute()
 
     async def get_sale(self, sale_id: str) -> Sale | None:
-        raw = await self._redis.hget(_keys(sale_id)[0], "sale")
-        return _sale_from(str(raw)) if raw else None
+        raw, released = await self._redis.hmget(_keys(sale_id)[0], ["sale", "released"])
+        if not raw:
+            return None
+        sale = _sale_from(str(raw))
+        return replace(sale, released=int(released)) if released is not None else sale
 
     async def sales(self, room: str) -> list[Sale]:
         ids = await self._redis.zrange(f"lc:{{{room}}}:sales", 0, -1)
@@ -225,7 +240,10 @@ class RedisStockStore(StockStore):
             raise SaleRejected("add at least 1 unit")
         if await self.get_sale(sale_id) is None:
             raise SaleRejected(f"no sale {sale_id!r}")
-        served = json.loads(await self._add_stock(keys=_keys(sale_id), args=[units, repr(now)]))
+        operation = secrets.token_hex(8)  # a replayed call after a lost reply adds once
+        served = json.loads(
+            await self._add_stock(keys=_keys(sale_id), args=[units, repr(now), operation])
+        )
         return [_order_from(answer["order"]) for answer in served]
 
     async def counters(self, sale_id: str) -> SaleCounters | None:
@@ -236,10 +254,9 @@ class RedisStockStore(StockStore):
             data, waiting = await pipe.execute()
         if not data or "sale" not in data:
             return None
-        sale = _sale_from(data["sale"])
         return SaleCounters(
             sale_id,
-            sale.released,
+            int(data["released"]),
             int(data["remaining"]),
             int(data["sold"]),
             int(data["orders"]),

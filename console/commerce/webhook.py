@@ -35,6 +35,7 @@ from typing import Final
 import httpx
 import redis.asyncio as aioredis
 
+from ..redis_client import redis_client
 from .stock import Order, StockStore
 
 __all__ = ["CursorStore", "RedisCursorStore", "SqliteCursorStore", "WebhookSender", "sign"]
@@ -109,7 +110,7 @@ return 0
 
 class RedisCursorStore(CursorStore):
     def __init__(self, url: str) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = redis_client(url)
         self._renew = self._redis.register_script(_RENEW)
 
     async def cursor(self, sale_id: str) -> int:

@@ -7,6 +7,7 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
+from ..redis_client import redis_client
 from .engine import ShowState, state_from_dict, state_to_dict
 from .store import ShowStore, StoredShow
 
@@ -35,7 +36,7 @@ def _key(room: str) -> str:
 
 class RedisShowStore(ShowStore):
     def __init__(self, url: str) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = redis_client(url)
         self._cas = self._redis.register_script(CAS_SCRIPT)
 
     async def load(self, room: str) -> StoredShow | None:
