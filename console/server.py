@@ -8,6 +8,7 @@ uvicorn finish.
 
 from __future__ import annotations
 
+import gc
 import socket
 from typing import Any
 
@@ -33,6 +34,11 @@ def _find_hub(app: Any) -> Hub | None:
 
 
 class LiveconServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        gc.collect()
+        gc.freeze()  # what start-up built lives as long as the process
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         hub = _find_hub(self.config.loaded_app)
         if hub is not None:

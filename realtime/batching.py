@@ -117,13 +117,23 @@ class Outbox:
         self._chat_dropped = 0
         self._state: dict[str, tuple[int, Any]] = {}
         self._direct: list[tuple[str, dict[str, Any]]] = []
+        self._folds: dict[tuple[int, str], dict[str, Any]] = {}
 
     def add_event(self, mask: int, event: dict[str, Any]) -> None:
         if len(self._events) >= self.max_events:
             raise OutboxFullError(f"more than {self.max_events} events in one tick")
         self._events.append((mask, event))
 
-    def add_chat(self, mask: int, item: dict[str, Any]) -> None:
+    def add_chat(self, mask: int, item: dict[str, Any], fold: str | None = None) -> None:
+        """Queue a chat item; with ``fold``, a repeat of the same short text in this tick
+        only adds to the first one's ``count`` (flood folding: "1" x 3,412)."""
+        if fold is not None:
+            first = self._folds.get((mask, fold))
+            if first is not None:
+                first["count"] = first.get("count", 1) + 1
+                return
+            item = {**item, "count": 1}
+            self._folds[(mask, fold)] = item
         if len(self._chat) >= self.max_chat:
             del self._chat[0]
             self._chat_dropped += 1
@@ -163,6 +173,7 @@ class Outbox:
         )
         self._events, self._chat, self._chat_dropped, self._state = [], [], 0, {}
         self._direct = []
+        self._folds = {}
         return batch
 
 

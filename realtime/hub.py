@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
@@ -56,6 +57,9 @@ class HubSettings:
     )
     burst: float = 20.0
     max_errors_per_minute: int = 60
+    freeze_gc: bool = True
+    """Move long-lived objects (sockets, rooms) out of the cyclic collector's reach as the
+    node grows, so full collections do not stall fan-out (hundreds of ms at 10k sockets)."""
     backlog: BacklogLimits = field(default_factory=BacklogLimits)
 
 
@@ -111,6 +115,7 @@ class Hub:
         self.by_address: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
         self.accepting = False
+        self._frozen_at_sockets = 0
         self._room_locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -346,6 +351,7 @@ class Hub:
     async def _housekeep(self) -> None:
         now = time.time()
         self._close_expired(now)
+        self._freeze_if_grown()
         for name, room in list(self.rooms.items()):
             if room.is_empty() and room.empty_since is not None:
                 if time.monotonic() - room.empty_since > self.settings.room_linger_s:
@@ -360,6 +366,16 @@ class Hub:
                 except Exception:
                     self.counters["room_tick_failures"] += 1
                     log.exception("room handler tick failed in %s", room.name)
+
+    def _freeze_if_grown(self) -> None:
+        """``gc.freeze()`` when the node holds 10% more sockets than at the last freeze."""
+        if not self.settings.freeze_gc:
+            return
+        sockets = sum(len(group) for group in self.by_token.values())
+        if sockets >= max(100, int(self._frozen_at_sockets * 1.1)):
+            gc.freeze()
+            self._frozen_at_sockets = sockets
+            self.counters["gc_freezes"] += 1
 
     def _close_expired(self, now: float) -> None:
         for group in list(self.by_token.values()):

@@ -22,7 +22,7 @@ class RoomContext(Protocol):
 
     def emit_event(self, mask: int, event: dict[str, Any]) -> None: ...
 
-    def emit_chat(self, mask: int, item: dict[str, Any]) -> None: ...
+    def emit_chat(self, mask: int, item: dict[str, Any], fold: str | None = None) -> None: ...
 
     def set_state(self, mask: int, key: str, value: Any) -> None: ...
 
@@ -97,8 +97,8 @@ class LocalRoom:
     def emit_event(self, mask: int, event: dict[str, Any]) -> None:
         self.outbox.add_event(mask, event)
 
-    def emit_chat(self, mask: int, item: dict[str, Any]) -> None:
-        self.outbox.add_chat(mask, item)
+    def emit_chat(self, mask: int, item: dict[str, Any], fold: str | None = None) -> None:
+        self.outbox.add_chat(mask, item, fold)
 
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self.outbox.set_state(mask, key, value)

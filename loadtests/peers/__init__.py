@@ -1,0 +1,1 @@
+"""Peer servers the benchmark compares livecon against; each is a plain, idiomatic use."""
