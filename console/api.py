@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from realtime import AuthError, Claims, Hub, Role
 from realtime.tokens import new_token_id, validate_room
 
-from .audit import AuditLog
+from .audit import AuditEntry, AuditLog
+from .chatdesk import policy_from_dict, policy_to_dict
 from .commerce.stock import Order, StockStore
 from .config import Settings
 from .driver import load_script
 from .metrics_store import MetricsStore
+from .moderation import Moderator
+from .moderation_store import ModerationStore
 from .pages import render_report, render_screen
 from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from .show import MAX_SCRIPT_BYTES, Issue, load_show
@@ -45,6 +49,7 @@ class Services:
     audit: AuditLog
     stock: StockStore
     metrics: MetricsStore
+    moderation: ModerationStore
 
 
 def _number(value: Any, name: str) -> float:
@@ -175,6 +180,33 @@ class Api:
         for name, value in sorted(stats["counters"].items()):
             lines.append(f'livecon_{name}_total{{node="{node}"}} {value}')
         return PlainTextResponse("\n".join(lines) + "\n")
+
+    # moderation ------------------------------------------------------------------
+
+    async def moderation(self, request: Request) -> Response:
+        """GET the room's comment policy, or PUT a new one (nodes apply it within a second)."""
+        room = self._guarded_room(request)
+        if isinstance(room, Response):
+            return room
+        store = self.services.moderation
+        if request.method == "GET":
+            return JSONResponse(
+                {"room": room, "policy": policy_to_dict(policy_from_dict(await store.policy(room)))}
+            )
+        body = await self._json(request)
+        if body is None:
+            return _error(400, "body must be a JSON object")
+        try:
+            policy = policy_from_dict(body)
+            Moderator(policy)  # patterns compile, words are usable
+        except (ValueError, TypeError, re.error) as exc:
+            return _error(400, f"bad policy: {exc}")
+        data = policy_to_dict(policy)
+        await store.set_policy(room, data)
+        await self.audit.append(
+            AuditEntry(time.time(), room, "admin", "admin", "room.policy", None, data)
+        )
+        return JSONResponse({"room": room, "policy": data})
 
     # orders and reconciliation -------------------------------------------------
 

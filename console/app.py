@@ -31,12 +31,14 @@ from realtime.outbound import BacklogLimits
 
 from .api import Api, ReportApi, Services, screen
 from .audit import AuditLog, audit_log_from_url
+from .chatdesk import ChatDesk
 from .commerce import SalesDesk
 from .commerce.stock import StockStore, stock_store_from_url
 from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, WebhookSender
 from .config import Settings
 from .driver import ShowDriver, load_script
 from .metrics_store import metrics_store_from_url
+from .moderation_store import moderation_store_from_url
 from .room import ShowRoom
 from .show.store import ShowStore, show_store_from_url
 
@@ -94,13 +96,16 @@ def create_app(settings: Settings) -> Starlette:
     audit = audit_log_from_url(store_url, settings.durable_path)
     stock = stock_store_from_url(settings.redis_url, settings.data_dir / "orders.db")
     metrics = metrics_store_from_url(settings.redis_url)
+    moderation = moderation_store_from_url(settings.redis_url, settings.durable_path)
 
     def handlers(room: RoomContext) -> ShowRoom:
         desk = SalesDesk(room, stock, audit)
-        return ShowRoom(room, node, ShowDriver(room, shows, audit, node, desk), desk, metrics)
+        chat = ChatDesk(room, moderation, audit, metrics, node)
+        driver = ShowDriver(room, shows, audit, node, desk)
+        return ShowRoom(room, node, driver, desk, metrics, chat)
 
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
-    api = Api(Services(settings, hub, shows, audit, stock, metrics))
+    api = Api(Services(settings, hub, shows, audit, stock, metrics, moderation))
     reports = ReportApi(api)
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
@@ -124,7 +129,7 @@ def create_app(settings: Settings) -> Starlette:
                 await sender.close()
                 await sender.cursors.close()
             await hub.stop()
-            for store in (shows, audit, stock, metrics):
+            for store in (shows, audit, stock, metrics, moderation):
                 await store.close()
 
     app = Starlette(
@@ -137,6 +142,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/script", api.put_script, methods=["PUT"]),
             Route("/api/rooms/{room}/audit", api.get_audit),
             Route("/api/rooms/{room}/orders", api.get_orders),
+            Route("/api/rooms/{room}/moderation", api.moderation, methods=["GET", "PUT"]),
             Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
             Route("/api/rooms/{room}/report", reports.report),
             Route("/api/rooms/{room}/chapters.{format:str}", reports.chapters),

@@ -20,7 +20,7 @@ from realtime import Audience, RoomContext
 from .audit import AuditEntry, AuditLog
 from .commerce import SaleRejected, SalesDesk
 from .metrics import derive
-from .show import Issue, Severity, Show, load_show
+from .show import Issue, SegmentKind, Severity, Show, load_show
 from .show.engine import (
     Command,
     Cue,
@@ -152,6 +152,38 @@ class ShowDriver:
         if self.show is None or index is None:
             return None
         return self.show.segments[index].product
+
+    def open_prompt(self, now: float) -> str | None:
+        """The keyword of the interaction prompt on air, while its window is open."""
+        index = self.segment_index()
+        if self.show is None or self.state is None or index is None:
+            return None
+        segment = self.show.segments[index]
+        if segment.kind is not SegmentKind.INTERACTION or not segment.keyword:
+            return None
+        if now - self.state.segment_started_at > segment.window_s:
+            return None
+        return segment.keyword
+
+    def publish_prompt(self, now: float, counters: dict[str, int]) -> None:
+        """The live count of comments answering the interaction prompt on air."""
+        index = self.segment_index()
+        if self.show is None or self.state is None or index is None:
+            return
+        segment = self.show.segments[index]
+        if segment.kind is not SegmentKind.INTERACTION:
+            return
+        view = {
+            "segment": index,
+            "keyword": segment.keyword,
+            "prompt": segment.prompt,
+            "count": counters.get(f"seg:{index}:prompt", 0),
+            "ends_at_ms": int((self.state.segment_started_at + segment.window_s) * 1000),
+            "version": self.state.version,
+        }
+        if self._published.get("prompt") != view:
+            self._published["prompt"] = view
+            self.room.set_state(Audience.ALL, "prompt", view)
 
     def publish_metrics(
         self, now: float, counters: dict[str, int], uniques: dict[str, int]

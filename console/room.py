@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import time
 from typing import Any
 
 from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
 from realtime.permissions import Role
-from realtime.protocol import ERROR_REJECTED
+from realtime.protocol import ERROR_BAD_MESSAGE, ERROR_RATE_LIMITED, ERROR_REJECTED
 
+from .chatdesk import ChatDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .driver import ShowDriver
 from .metrics import Attribution, comments_per_minute, counts_for
@@ -38,18 +37,17 @@ class ShowRoom:
         driver: ShowDriver,
         desk: SalesDesk,
         metrics: MetricsStore,
+        chat: ChatDesk,
     ) -> None:
         self.room = room
         self.node = node
         self.driver = driver
         self.desk = desk
         self.metrics = metrics
-        self._ids = itertools.count(1)
-        self._instance = secrets.token_hex(3)
+        self.chat = chat
 
     def _new_id(self, prefix: str) -> str:
-        """Unique in the room across nodes and restarts: node, instance, counter."""
-        return f"{prefix}-{self.node}-{self._instance}-{next(self._ids)}"
+        return self.chat.new_id(prefix)
 
     async def handle(self, session: Session, message: ClientMessage) -> dict[str, Any]:
         handler = getattr(self, "_on_" + message.type)
@@ -66,6 +64,7 @@ class ShowRoom:
 
     async def on_tick(self, now: float) -> None:
         name = self.room.name
+        await self.chat.refresh()
         await self.metrics.raise_to(name, f"min:{int(now // 60)}:online", self.room.online)
         counters, uniques = await self.metrics.read(name)
         top = await self.metrics.top_commenters(name, 5)
@@ -73,6 +72,7 @@ class ShowRoom:
         await self.desk.on_tick(now)
         await self.driver.on_tick(now)
         self.driver.publish_metrics(now, counters, uniques)
+        self.driver.publish_prompt(now, counters)
 
     async def on_join(self, session: Session, now: float) -> None:
         if session.claims.role is Role.VIEWER:
@@ -94,23 +94,36 @@ class ShowRoom:
     # viewers -----------------------------------------------------------------
 
     async def _on_comment(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        comment_id = self._new_id("c")
         claims = session.claims
-        self.room.emit_chat(
-            Audience.ALL,
-            {
-                "id": comment_id,
-                "user": claims.user,
-                "name": claims.name or claims.user,
-                "role": claims.role.value,
-                "text": body["text"],
-                "ts": int(time.time() * 1000),
-            },
+        return await self.accept_comment(
+            claims.user, claims.name or claims.user, claims.role.value, body["text"], time.time()
         )
-        await self._count(session, "comments", 1, time.time(), interacting=True)
-        if claims.role is Role.VIEWER:
-            await self.metrics.add_commenter(self.room.name, claims.name or claims.user)
-        return {"comment": comment_id}
+
+    async def accept_comment(
+        self, user: str, name: str, role: str, text: str, now: float, source: str = ""
+    ) -> dict[str, Any]:
+        """The comment pipeline for a widget's comment or an ingested one."""
+        answer = await self.chat.comment(
+            user, name, role, text, now, self.driver.show, self.driver.current_product(), source
+        )
+        if "refused" in answer:
+            reason = answer["refused"]
+            code = (
+                ERROR_RATE_LIMITED
+                if "slow mode" in reason or "a minute" in reason
+                else ERROR_REJECTED
+            )
+            raise ProtocolError(code, reason)
+        where = Attribution(self.driver.segment_index(), self.driver.current_product())
+        counts = counts_for("comments", 1, where, now)
+        prompt = self.driver.open_prompt(now)
+        if prompt is not None and self.chat.counts_for_prompt(prompt, text):
+            counts[f"seg:{where.segment}:prompt"] = 1
+        await self.metrics.add(self.room.name, counts)
+        await self.metrics.add_unique(self.room.name, "interacting", user)
+        if role == Role.VIEWER.value:
+            await self.metrics.add_commenter(self.room.name, name)
+        return answer
 
     async def _on_like(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         await self._count(
@@ -177,6 +190,24 @@ class ShowRoom:
             },
         )
         return {"cue": body["cue"]}
+
+    async def _on_moderate(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self.chat.act(session, body, time.time())
+        except ValueError as exc:
+            raise ProtocolError(ERROR_BAD_MESSAGE, str(exc)) from exc
+
+    async def _on_pin(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.chat.pin(session, body, time.time())
+
+    async def _on_unpin(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.chat.unpin(session, body, time.time())
+
+    async def _on_reply(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.chat.reply(session, body, time.time())
+
+    async def _on_slow_mode(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.chat.slow_mode(session, body["seconds"], time.time())
 
     async def _on_step(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         return await self._run_script(session, CommandKind(body["dir"]), None, None)

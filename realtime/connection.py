@@ -46,6 +46,7 @@ class Connection:
 
     __slots__ = (
         "_closing",
+        "_covered_seq",
         "_held",
         "_lagging_since",
         "_queue",
@@ -73,6 +74,7 @@ class Connection:
         self.closed = False
         self._closing: int | None = None
         self._held: list[tuple[SharedFrame, int]] | None = []
+        self._covered_seq = 0
         self._lagging_since: float | None = None
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -99,6 +101,13 @@ class Connection:
         if self._held is not None:
             self._held.append((frame, high_water))
             return
+        if self._covered_seq:
+            events = frame.frame.get("ev")
+            if events and events[0]["seq"] <= self._covered_seq:
+                self._push_newer(frame, self._covered_seq)
+                return
+            if events:
+                self._covered_seq = 0  # past what the welcome covered: the fast path again
         stage = self.stage
         if stage is Stage.HEALTHY:
             self._lagging_since = None
@@ -119,22 +128,22 @@ class Connection:
             self._append(message)
 
     def release(self, covered_seq: int) -> None:
-        """Stop holding: queue what arrived while joining, without the events up to
-        ``covered_seq`` that the welcome and its replay already carry."""
+        """Stop holding: queue what arrived while joining, and from now on leave out the
+        events up to ``covered_seq`` that the welcome and its replay already carry
+        (deliveries still in flight from the bus may repeat them)."""
         held, self._held = self._held or [], None
+        self._covered_seq = covered_seq
         for frame, high_water in held:
-            events = frame.frame.get("ev")
-            if not events or events[0]["seq"] > covered_seq:
-                self.offer(frame, high_water)
-                continue
-            trimmed = dict(frame.frame)
-            newer = [event for event in events if event["seq"] > covered_seq]
-            if newer:
-                trimmed["ev"] = newer
-            else:
-                del trimmed["ev"]
-            if any(key in trimmed for key in ("ev", "chat", "st")):
-                self.push(trimmed)
+            self.offer(frame, high_water)
+
+    def _push_newer(self, frame: SharedFrame, covered_seq: int) -> None:
+        """This socket's own copy of ``frame`` without the events it already has."""
+        trimmed = dict(frame.frame)
+        newer = [event for event in trimmed.pop("ev") if event["seq"] > covered_seq]
+        if newer:
+            trimmed["ev"] = newer
+        if any(key in trimmed for key in ("ev", "chat", "st")):
+            self.push(trimmed)
 
     def push(self, frame: dict[str, Any]) -> None:
         """Queue a frame for this socket alone (welcome, ack, error)."""

@@ -95,6 +95,41 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             "confirm": Field(bool, required=False),
         },
     ),
+    "moderate": MessageSpec(
+        Action.MODERATE,
+        {
+            "action": Field(
+                str,
+                low=1,
+                high=8,
+                choices=frozenset({"hide", "delete", "approve", "mute", "unmute"}),
+            ),
+            "comment": Field(str, required=False, low=1, high=64),
+            "user": Field(str, required=False, low=1, high=64),
+            "name": Field(str, required=False, high=64),
+            "text": Field(str, required=False, low=1, high=500),
+            "minutes": Field(int, required=False, low=1, high=1440),
+        },
+    ),
+    "pin": MessageSpec(
+        Action.ANSWER_QUESTION,
+        {
+            "comment": Field(str, low=1, high=64),
+            "text": Field(str, low=1, high=500),
+            "name": Field(str, required=False, high=64),
+        },
+    ),
+    "unpin": MessageSpec(Action.ANSWER_QUESTION, {"comment": Field(str, low=1, high=64)}),
+    "reply": MessageSpec(
+        Action.ANSWER_QUESTION,
+        {
+            "text": Field(str, low=1, high=500),
+            "comment": Field(str, required=False, low=1, high=64),
+            "question": Field(str, required=False, high=500),
+            "pin": Field(bool, required=False),
+        },
+    ),
+    "slow_mode": MessageSpec(Action.MODERATE, {"seconds": Field(int, low=0, high=600)}),
     "step": MessageSpec(
         Action.STEP_SCRIPT,
         {"dir": Field(str, low=1, high=16, choices=frozenset({"next", "previous"}))},

@@ -23,10 +23,11 @@ from tests.integration._helpers import (
     RawSocket,
     drain,
     events_of,
+    http,
     sockets_become,
     sockets_on,
 )
-from tests.support import Client, chat_texts, mint, nodes, timeout
+from tests.support import ADMIN_KEY, Client, Node, chat_texts, mint, nodes, timeout
 
 SETTINGS = {
     "backlog": {"conflate_at": 8192, "drop_chat_at": 16384, "close_at": 32768},
@@ -117,12 +118,26 @@ async def reading(clients: list[Client]) -> AsyncIterator[list[list[dict[str, An
         await asyncio.gather(*readers)
 
 
+def allow_floods(node: Node, room: str) -> None:
+    """Lift the room's comment limits (long comments, no per-minute cap) for the flood."""
+    policy = {"max_chars": 500, "per_minute": 1_000_000}
+    status, _, body = http(
+        node,
+        "PUT",
+        f"/api/rooms/{room}/moderation",
+        json.dumps(policy).encode(),
+        {"Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    assert status == 200, body
+
+
 async def test_stalled_viewer_is_closed_4009_and_healthy_viewers_get_every_comment(
     clients: Clients,
 ) -> None:
     env = {"LIVECON_HUB_SETTINGS": json.dumps(SETTINGS)}
     with nodes(1, env=env) as (node,), contextlib.ExitStack() as cleanup:
         room = "slow-chat"
+        allow_floods(node, room)
         stalled = await RawSocket.connect(
             node, mint(room, "viewer", "stalled"), receive_buffer_bytes=4096
         )
