@@ -75,6 +75,8 @@ class Api:
 
     def _is_admin(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return False
         given = header.removeprefix("Bearer ").strip()
         return bool(given) and hmac.compare_digest(given, self.settings.admin_key)
 
@@ -220,6 +222,27 @@ class Api:
         except ValueError as exc:
             return _error(400, str(exc))
 
+    def staff_room(self, request: Request) -> str | Response:
+        """Admins by key (header or ``?key=``), or a controller/admin/support token of the room."""
+        room = str(request.path_params["room"])
+        try:
+            validate_room(room)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        key = request.query_params.get("key", "")
+        if self._is_admin(request) or (
+            key and hmac.compare_digest(key, self.services.settings.admin_key)
+        ):
+            return room
+        token = request.query_params.get("token", "")
+        try:
+            claims = self.services.hub.signer.verify(token, time.time())
+        except AuthError:
+            return _error(401, "admin key or a staff token of this room required")
+        if claims.room != room or claims.role not in (Role.CONTROLLER, Role.ADMIN, Role.SUPPORT):
+            return _error(403, "this token may not read this room's report")
+        return room
+
     async def room_orders(self, room: str) -> list[Order]:
         """Every order of the room: sales in creation order, each in log order."""
         stock = self.services.stock
@@ -232,7 +255,7 @@ class Api:
         return orders
 
     async def get_orders(self, request: Request) -> Response:
-        room = self._guarded_room(request)
+        room = self.staff_room(request)
         if isinstance(room, Response):
             return room
         fmt = request.query_params.get("format", "json")
@@ -309,27 +332,6 @@ class ReportApi:
         self.api = api
         self.services = api.services
 
-    def _allowed_room(self, request: Request) -> str | Response:
-        """Admins by key (header or ``?key=``), or a controller/admin/support token of the room."""
-        room = str(request.path_params["room"])
-        try:
-            validate_room(room)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        key = request.query_params.get("key", "")
-        if self.api._is_admin(request) or (
-            key and hmac.compare_digest(key, self.services.settings.admin_key)
-        ):
-            return room
-        token = request.query_params.get("token", "")
-        try:
-            claims = self.services.hub.signer.verify(token, time.time())
-        except AuthError:
-            return _error(401, "admin key or a staff token of this room required")
-        if claims.room != room or claims.role not in (Role.CONTROLLER, Role.ADMIN, Role.SUPPORT):
-            return _error(403, "this token may not read this room's report")
-        return room
-
     async def build(self, room: str) -> dict[str, Any]:
         services = self.services
         stored = await services.shows.load(room)
@@ -351,7 +353,7 @@ class ReportApi:
         return build_report(inputs)
 
     async def report(self, request: Request) -> Response:
-        room = self._allowed_room(request)
+        room = self.api.staff_room(request)
         if isinstance(room, Response):
             return room
         fmt = request.query_params.get("format", "json")
@@ -365,7 +367,7 @@ class ReportApi:
         return JSONResponse(report)
 
     async def chapters(self, request: Request) -> Response:
-        room = self._allowed_room(request)
+        room = self.api.staff_room(request)
         if isinstance(room, Response):
             return room
         fmt = request.path_params["format"]
@@ -379,7 +381,7 @@ class ReportApi:
         )
 
     async def page(self, request: Request) -> Response:
-        room = self._allowed_room(request)
+        room = self.api.staff_room(request)
         if isinstance(room, Response):
             return room
         auth = "&".join(

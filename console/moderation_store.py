@@ -56,6 +56,20 @@ class ModerationStore(abc.ABC):
     async def pinned(self, room: str) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
+    async def lottery(self, room: str) -> dict[str, Any] | None:
+        """The room's current (or last) lottery."""
+
+    @abc.abstractmethod
+    async def set_lottery(self, room: str, lottery: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def add_entrant(self, room: str, lottery: str, user: str, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def entrants(self, room: str, lottery: str) -> dict[str, str]:
+        """Entrant user ids and their display names."""
+
+    @abc.abstractmethod
     async def first_sighting(self, room: str, source_id: str) -> bool:
         """Whether an ingested message id is new (and remember it for a day)."""
 
@@ -69,6 +83,20 @@ class MemoryModerationStore(ModerationStore):
         self._mutes: dict[tuple[str, str], float] = {}
         self._pinned: dict[str, list[dict[str, Any]]] = {}
         self._seen: dict[tuple[str, str], float] = {}
+        self._lotteries: dict[str, dict[str, Any]] = {}
+        self._entrants: dict[tuple[str, str], dict[str, str]] = {}
+
+    async def lottery(self, room: str) -> dict[str, Any] | None:
+        return self._lotteries.get(room)
+
+    async def set_lottery(self, room: str, lottery: dict[str, Any]) -> None:
+        self._lotteries[room] = lottery
+
+    async def add_entrant(self, room: str, lottery: str, user: str, name: str) -> None:
+        self._entrants.setdefault((room, lottery), {}).setdefault(user, name)
+
+    async def entrants(self, room: str, lottery: str) -> dict[str, str]:
+        return dict(self._entrants.get((room, lottery), {}))
 
     async def policy(self, room: str) -> dict[str, Any] | None:
         return self._policies.get(room)
@@ -127,6 +155,8 @@ class SqliteModerationStore(MemoryModerationStore):
                 self._policies[room] = data
             elif kind == "pinned":
                 self._pinned[room] = data
+            elif kind == "lottery":
+                self._lotteries[room] = data
             elif kind == "mutes":
                 self._mutes.update({(room, user): until for user, until in data.items()})
 
@@ -155,6 +185,10 @@ class SqliteModerationStore(MemoryModerationStore):
         pinned = await super().unpin(room, comment)
         self._save(room, "pinned", pinned)
         return pinned
+
+    async def set_lottery(self, room: str, lottery: dict[str, Any]) -> None:
+        await super().set_lottery(room, lottery)
+        self._save(room, "lottery", lottery)
 
     async def close(self) -> None:
         self._db.close()
@@ -197,6 +231,20 @@ class RedisModerationStore(ModerationStore):
         raw = await self._redis.get(self._key(room, "pinned"))
         found: list[dict[str, Any]] = json.loads(raw) if raw else []
         return found
+
+    async def lottery(self, room: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key(room, "lottery"))
+        return json.loads(raw) if raw else None
+
+    async def set_lottery(self, room: str, lottery: dict[str, Any]) -> None:
+        await self._redis.set(self._key(room, "lottery"), json.dumps(lottery, ensure_ascii=False))
+
+    async def add_entrant(self, room: str, lottery: str, user: str, name: str) -> None:
+        await self._redis.hsetnx(self._key(room, f"entrants:{lottery}"), user, name)
+
+    async def entrants(self, room: str, lottery: str) -> dict[str, str]:
+        found: dict[Any, Any] = await self._redis.hgetall(self._key(room, f"entrants:{lottery}"))
+        return {str(user): str(name) for user, name in found.items()}
 
     async def first_sighting(self, room: str, source_id: str) -> bool:
         key = f"{self._key(room, 'ingested')}:{source_id}"

@@ -160,7 +160,8 @@ def _product_rows(inputs: ReportInputs, sales: list[dict[str, Any]]) -> list[dic
         orders = [order for order in inputs.orders if order.product == product_id]
         product_sales = [row for row in sales if row["product"] == product_id]
         first_sell_out = min(
-            (row["sell_out_s"] for row in product_sales if row["sell_out_s"]), default=None
+            (row["sell_out_s"] for row in product_sales if row["sell_out_s"] is not None),
+            default=None,
         )
         rows.append(
             {
@@ -204,6 +205,7 @@ def _chapters(
     ended: float,
 ) -> list[dict[str, Any]]:
     """Replay markers in seconds from the show's start (whole milliseconds)."""
+    names = {pid: p.name for pid, p in inputs.show.products.items()} if inputs.show else {}
     started = int(started * 1000) / 1000
     marks: list[dict[str, Any]] = []
     entered = sorted((row["entered_at_ms"], row) for row in segments if row["entered_at_ms"])
@@ -224,7 +226,7 @@ def _chapters(
                 {
                     "kind": "product",
                     "start_s": round(at_ms / 1000 - started, 3),
-                    "title": row["product"],
+                    "title": names.get(row["product"], row["product"]),
                     "product": row["product"],
                     "segment": row["index"],
                 }
@@ -334,7 +336,7 @@ def chapters_vtt(report: Mapping[str, Any]) -> str:
     lines = ["WEBVTT", ""]
     segments = [mark for mark in report["chapters"] if mark["kind"] == "segment"]
     for number, mark in enumerate(segments, start=1):
-        title = str(mark["title"]).replace("-->", "->")
+        title = " ".join(str(mark["title"]).split()).replace("-->", "->")
         lines += [
             str(number),
             f"{_vtt_time(mark['start_s'])} --> {_vtt_time(mark['end_s'])}",

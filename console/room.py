@@ -65,6 +65,7 @@ class ShowRoom:
     async def on_tick(self, now: float) -> None:
         name = self.room.name
         await self.chat.refresh()
+        await self.chat.refresh_lottery(now)
         await self.metrics.raise_to(name, f"min:{int(now // 60)}:online", self.room.online)
         counters, uniques = await self.metrics.read(name)
         top = await self.metrics.top_commenters(name, 5)
@@ -205,6 +206,47 @@ class ShowRoom:
 
     async def _on_reply(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         return await self.chat.reply(session, body, time.time())
+
+    async def _on_lottery(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        actor, role = session.claims.user, session.claims.role.value
+        try:
+            if body["command"] == "open":
+                merged = {**self._lottery_defaults(), **body}
+                lottery = await self.chat.open_lottery(
+                    actor, role, merged, now, self.driver.segment_index()
+                )
+                return {"lottery": lottery.id, "status": lottery.status.value}
+            if body["command"] == "draw":
+                return await self.chat.draw_lottery(actor, role, await self._buyers(), now)
+            return await self.chat.cancel_lottery(actor, role, now)
+        except ValueError as exc:
+            raise ProtocolError(ERROR_REJECTED, str(exc)) from exc
+
+    def _lottery_defaults(self) -> dict[str, Any]:
+        """The lottery segment on air's prize, keyword, winners, window and eligibility."""
+        index = self.driver.segment_index()
+        show = self.driver.show
+        if show is None or index is None or show.segments[index].kind.value != "lottery":
+            return {}
+        segment = show.segments[index]
+        return {
+            "prize": segment.prize,
+            "keyword": segment.keyword,
+            "winners": segment.winners,
+            "window_s": segment.window_s,
+            "eligibility": segment.eligibility.value,
+        }
+
+    async def _buyers(self) -> dict[str, str]:
+        """Everyone who bought in this room's sales (user id -> user id)."""
+        buyers: dict[str, str] = {}
+        for sale in await self.desk.stock.sales(self.room.name):
+            after = 0
+            while batch := await self.desk.stock.orders(sale.id, after, 1000):
+                buyers.update((order.user, order.user) for order in batch)
+                after += len(batch)
+        return buyers
 
     async def _on_slow_mode(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         return await self.chat.slow_mode(session, body["seconds"], time.time())

@@ -181,9 +181,12 @@ class Hub:
 
     # rooms -------------------------------------------------------------------
 
-    async def join(self, conn: Connection) -> LocalRoom:
-        """Add a socket to its room, subscribing this node to the room if needed."""
-        name = conn.session.claims.room
+    async def open_room(self, name: str) -> LocalRoom:
+        """The room on this node, subscribing to it and creating its handler if needed.
+
+        A room opened without sockets (e.g. for comments ingested over HTTP) lingers
+        ``room_linger_s`` like any room that empties.
+        """
         lock = self._room_locks.setdefault(name, asyncio.Lock())
         async with lock:
             room = self.rooms.get(name)
@@ -194,8 +197,14 @@ class Hub:
                 room.epoch, room.high_water = snapshot.epoch, snapshot.high_water
                 room.peak = _peak_in(snapshot.state)
                 room.handler = self.handlers(room)
+                room.empty_since = time.monotonic()
                 self.rooms[name] = room
-            room.add(conn)
+            return room
+
+    async def join(self, conn: Connection) -> LocalRoom:
+        """Add a socket to its room, opening the room on this node if needed."""
+        room = await self.open_room(conn.session.claims.room)
+        room.add(conn)
         token = conn.session.claims.token_id
         self.by_token.setdefault(token, set()).add(conn)
         return room

@@ -129,6 +129,19 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             "pin": Field(bool, required=False),
         },
     ),
+    "lottery": MessageSpec(
+        Action.RUN_LOTTERY,
+        {
+            "command": Field(str, low=1, high=8, choices=frozenset({"open", "draw", "cancel"})),
+            "prize": Field(str, required=False, low=1, high=100),
+            "keyword": Field(str, required=False, low=1, high=20),
+            "winners": Field(int, required=False, low=1, high=1000),
+            "window_s": Field(int, required=False, low=10, high=3600),
+            "eligibility": Field(
+                str, required=False, low=1, high=8, choices=frozenset({"comment", "buyers"})
+            ),
+        },
+    ),
     "slow_mode": MessageSpec(Action.MODERATE, {"seconds": Field(int, low=0, high=600)}),
     "step": MessageSpec(
         Action.STEP_SCRIPT,

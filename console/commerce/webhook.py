@@ -108,19 +108,25 @@ return 0
 """
 
 
+_ADVANCE: Final = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+"""
+
+
 class RedisCursorStore(CursorStore):
     def __init__(self, url: str) -> None:
         self._redis: aioredis.Redis = redis_client(url)
         self._renew = self._redis.register_script(_RENEW)
+        self._advance = self._redis.register_script(_ADVANCE)
 
     async def cursor(self, sale_id: str) -> int:
         value = await self._redis.hget("lc:webhook:cursor", sale_id)
         return int(value) if value else 0
 
     async def advance(self, sale_id: str, delivered: int) -> None:
-        current = await self.cursor(sale_id)
-        if delivered > current:
-            await self._redis.hset("lc:webhook:cursor", sale_id, delivered)
+        await self._advance(keys=["lc:webhook:cursor"], args=[sale_id, delivered])
 
     async def hold_lease(self, holder: str, seconds: float) -> bool:
         taken = await self._renew(keys=["lc:webhook:lease"], args=[holder, int(seconds * 1000)])
@@ -179,6 +185,8 @@ class WebhookSender:
             for sale in await self.stock.sales(room):
                 cursor = await self.cursors.cursor(sale.id)
                 for order in await self.stock.orders(sale.id, cursor, 200):
+                    if not await self.cursors.hold_lease(self.holder, LEASE_S):
+                        return sent  # another node took over mid-batch
                     await self._post(order)
                     cursor += 1
                     await self.cursors.advance(sale.id, cursor)
