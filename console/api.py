@@ -29,12 +29,11 @@ from .driver import load_script
 from .metrics_store import MetricsStore
 from .moderation import Moderator
 from .moderation_store import ModerationStore
-from .pages import render_report, render_screen
-from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
-from .show import MAX_SCRIPT_BYTES, Issue, load_show
+from .pages import render_screen
+from .show import MAX_SCRIPT_BYTES, Issue
 from .show.store import ShowStore
 
-__all__ = ["Api", "ReportApi", "Services", "screen"]
+__all__ = ["CSP", "Api", "Services", "csv_response", "error_response", "screen"]
 
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -59,7 +58,7 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -89,10 +88,10 @@ class Api:
 
     async def mint_token(self, request: Request) -> Response:
         if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
+            return error_response(401, "admin key required (Authorization: Bearer <key>)")
         body = await self._json(request)
         if body is None:
-            return _error(400, "body must be a JSON object")
+            return error_response(400, "body must be a JSON object")
         try:
             role = Role(body.get("role", ""))
             ttl_s = _number(body.get("ttl_s", 3600), "ttl_s")
@@ -108,39 +107,39 @@ class Api:
             )
             token = self.hub.signer.mint(claims)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         return JSONResponse(
             {"token": token, "token_id": claims.token_id, "expires_at": claims.expires_at}
         )
 
     async def revoke_token(self, request: Request) -> Response:
         if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
+            return error_response(401, "admin key required (Authorization: Bearer <key>)")
         body = await self._json(request)
         if body is None or not isinstance(body.get("token_id"), str):
-            return _error(400, 'body must be {"token_id": "..."}')
+            return error_response(400, 'body must be {"token_id": "..."}')
         try:
             expires_at = float(body.get("expires_at", time.time() + MAX_TOKEN_TTL_S))
         except (TypeError, ValueError):
-            return _error(400, "expires_at must be seconds since the epoch")
+            return error_response(400, "expires_at must be seconds since the epoch")
         await self.hub.broker.revoke(body["token_id"], expires_at)
         return JSONResponse({"revoked": body["token_id"]})
 
     async def put_script(self, request: Request) -> Response:
         if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
+            return error_response(401, "admin key required (Authorization: Bearer <key>)")
         room = request.path_params["room"]
         try:
             validate_room(room)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         raw = await request.body()
         if len(raw) > MAX_SCRIPT_BYTES:
-            return _error(413, f"script larger than {MAX_SCRIPT_BYTES} bytes")
+            return error_response(413, f"script larger than {MAX_SCRIPT_BYTES} bytes")
         try:
             source = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return _error(400, "script must be UTF-8 TOML")
+            return error_response(400, "script must be UTF-8 TOML")
         file = request.query_params.get("file", f"{room}.toml")[:128]
         stored, issues = await load_script(
             self.shows, self.audit, room, source, file, "admin", time.time()
@@ -155,12 +154,12 @@ class Api:
 
     async def get_audit(self, request: Request) -> Response:
         if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
+            return error_response(401, "admin key required (Authorization: Bearer <key>)")
         try:
             after = int(request.query_params.get("after", "0"))
             limit = min(10_000, max(1, int(request.query_params.get("limit", "1000"))))
         except ValueError:
-            return _error(400, "after and limit must be integers")
+            return error_response(400, "after and limit must be integers")
         entries = await self.audit.entries(request.path_params["room"], after, limit)
         return JSONResponse({"entries": [entry.to_dict() for entry in entries]})
 
@@ -197,12 +196,12 @@ class Api:
             )
         body = await self._json(request)
         if body is None:
-            return _error(400, "body must be a JSON object")
+            return error_response(400, "body must be a JSON object")
         try:
             policy = policy_from_dict(body)
             Moderator(policy)  # patterns compile, words are usable
         except (ValueError, TypeError, re.error) as exc:
-            return _error(400, f"bad policy: {exc}")
+            return error_response(400, f"bad policy: {exc}")
         data = policy_to_dict(policy)
         await store.set_policy(room, data)
         await self.audit.append(
@@ -215,12 +214,12 @@ class Api:
     def _guarded_room(self, request: Request) -> str | Response:
         """The path's room if the caller is an admin and the name is valid, else the refusal."""
         if not self._is_admin(request):
-            return _error(401, "admin key required (Authorization: Bearer <key>)")
+            return error_response(401, "admin key required (Authorization: Bearer <key>)")
         room = str(request.path_params["room"])
         try:
             return validate_room(room)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
 
     def staff_room(self, request: Request) -> str | Response:
         """Admins by key (header or ``?key=``), or a controller/admin/support token of the room."""
@@ -228,7 +227,7 @@ class Api:
         try:
             validate_room(room)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         key = request.query_params.get("key", "")
         if self._is_admin(request) or (
             key and hmac.compare_digest(key, self.services.settings.admin_key)
@@ -238,9 +237,9 @@ class Api:
         try:
             claims = self.services.hub.signer.verify(token, time.time())
         except AuthError:
-            return _error(401, "admin key or a staff token of this room required")
+            return error_response(401, "admin key or a staff token of this room required")
         if claims.room != room or claims.role not in (Role.CONTROLLER, Role.ADMIN, Role.SUPPORT):
-            return _error(403, "this token may not read this room's report")
+            return error_response(403, "this token may not read this room's report")
         return room
 
     async def room_orders(self, room: str) -> list[Order]:
@@ -260,10 +259,10 @@ class Api:
             return room
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "csv"):
-            return _error(400, "format must be json or csv")
+            return error_response(400, "format must be json or csv")
         orders = await self.room_orders(room)
         if fmt == "csv":
-            return _csv_response(
+            return csv_response(
                 f"{room}-orders.csv", ORDER_COLUMNS, [order.to_dict() for order in orders]
             )
         return JSONResponse(
@@ -304,7 +303,7 @@ ORDER_COLUMNS = (
 )
 
 
-def _csv_response(filename: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Response:
+def csv_response(filename: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Response:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -325,87 +324,13 @@ def _issue_dict(issue: Issue) -> dict[str, Any]:
     }
 
 
-class ReportApi:
-    """The post-show report as a page, JSON, CSV and replay chapters."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.services = api.services
-
-    async def build(self, room: str) -> dict[str, Any]:
-        services = self.services
-        stored = await services.shows.load(room)
-        show = load_show(stored.script, stored.file)[0] if stored else None
-        counters, uniques = await services.metrics.read(room)
-        peak = max((v for k, v in counters.items() if k.endswith(":online")), default=0)
-        inputs = ReportInputs(
-            room=room,
-            show=show,
-            audit=await services.audit.entries(room, 0, 1_000_000),
-            sales=await services.stock.sales(room),
-            orders=await self.api.room_orders(room),
-            counters=counters,
-            uniques=uniques,
-            top_commenters=await services.metrics.top_commenters(room, 10),
-            peak_online=peak,
-            now=time.time(),
-        )
-        return build_report(inputs)
-
-    async def report(self, request: Request) -> Response:
-        room = self.api.staff_room(request)
-        if isinstance(room, Response):
-            return room
-        fmt = request.query_params.get("format", "json")
-        report = await self.build(room)
-        if fmt == "csv":
-            rows = report_csv_rows(report)
-            columns = tuple(dict.fromkeys(key for row in rows for key in row))
-            return _csv_response(f"{room}-report.csv", columns, rows)
-        if fmt != "json":
-            return _error(400, "format must be json or csv")
-        return JSONResponse(report)
-
-    async def chapters(self, request: Request) -> Response:
-        room = self.api.staff_room(request)
-        if isinstance(room, Response):
-            return room
-        fmt = request.path_params["format"]
-        if fmt not in ("vtt", "json"):
-            return _error(404, "chapters come as chapters.vtt or chapters.json")
-        report = await self.build(room)
-        if fmt == "vtt":
-            return PlainTextResponse(chapters_vtt(report), media_type="text/vtt; charset=utf-8")
-        return JSONResponse(
-            {"room": room, "started_at_ms": report["started_at_ms"], "chapters": report["chapters"]}
-        )
-
-    async def page(self, request: Request) -> Response:
-        room = self.api.staff_room(request)
-        if isinstance(room, Response):
-            return room
-        auth = "&".join(
-            f"{k}={v}" for k, v in request.query_params.items() if k in ("key", "token")
-        )
-        base = f"/api/rooms/{room}"
-        links = {
-            "json": f"{base}/report?format=json&{auth}",
-            "csv": f"{base}/report?format=csv&{auth}",
-            "orders": f"{base}/orders?format=csv&{auth}",
-            "vtt": f"{base}/chapters.vtt?{auth}",
-            "chapters": f"{base}/chapters.json?{auth}",
-        }
-        html = render_report(await self.build(room), links)
-        return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
-
-
 async def screen(request: Request) -> Response:
     """``/prompter/{room}``, ``/dashboard/{room}``, ``/widget/{room}``: the screens' shells."""
     room = str(request.path_params["room"])
     try:
         validate_room(room)
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     name = request.url.path.strip("/").split("/")[0]
     headers = {"Content-Security-Policy": WIDGET_CSP if name == "widget" else CSP}
     return HTMLResponse(render_screen(name, room), headers=headers)

@@ -29,7 +29,7 @@ from realtime import (
 )
 from realtime.outbound import BacklogLimits
 
-from .api import Api, ReportApi, Services, screen
+from .api import Api, Services, screen
 from .audit import AuditLog, audit_log_from_url
 from .chatdesk import ChatDesk
 from .commerce import SalesDesk
@@ -37,8 +37,10 @@ from .commerce.stock import StockStore, stock_store_from_url
 from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, WebhookSender
 from .config import Settings
 from .driver import ShowDriver, load_script
+from .ingest import IngestApi
 from .metrics_store import metrics_store_from_url
 from .moderation_store import moderation_store_from_url
+from .report_api import ReportApi
 from .room import ShowRoom
 from .show.store import ShowStore, show_store_from_url
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
     api = Api(Services(settings, hub, shows, audit, stock, metrics, moderation))
     reports = ReportApi(api)
+    ingest = IngestApi(api)
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
         for room, path in settings.scripts.items()
@@ -143,6 +146,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/audit", api.get_audit),
             Route("/api/rooms/{room}/orders", api.get_orders),
             Route("/api/rooms/{room}/moderation", api.moderation, methods=["GET", "PUT"]),
+            Route("/api/rooms/{room}/ingest", ingest.ingest, methods=["POST"]),
+            Route("/api/rooms/{room}/ingest-key", ingest.key),
             Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
             Route("/api/rooms/{room}/report", reports.report),
             Route("/api/rooms/{room}/chapters.{format:str}", reports.chapters),

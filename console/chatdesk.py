@@ -18,7 +18,6 @@ mode) go to the audit log.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import secrets
 from dataclasses import asdict, replace
@@ -27,7 +26,7 @@ from typing import Any, Final
 from realtime import Audience, RoomContext, Session
 
 from .audit import AuditEntry, AuditLog
-from .lottery import Eligibility, Lottery, LotteryStatus, draw, entrants_digest
+from .lotterydesk import LotteryDesk
 from .metrics_store import MetricsStore
 from .moderation import Author, Moderator, Policy, Treatment, squeeze
 from .moderation_store import ModerationStore
@@ -37,7 +36,6 @@ from .show import Show
 __all__ = ["DEFAULT_BANNED", "ChatDesk", "policy_from_dict"]
 
 COMPLIANCE_CUE_EVERY_S: Final = 30.0
-MAX_AUDITED_ENTRANTS: Final = 20_000
 MAX_AUTHORS: Final = 100_000
 DEFAULT_BANNED: Final[dict[str, Treatment]] = {
     "加微信": Treatment.HOLD,
@@ -53,10 +51,6 @@ DEFAULT_BANNED: Final[dict[str, Treatment]] = {
     "骗子": Treatment.HOLD,
     "fuck": Treatment.HIDE,
 }
-
-
-def _seed_hash(seed: int) -> str:
-    return hashlib.sha256(str(seed).encode()).hexdigest()
 
 
 def policy_from_dict(data: dict[str, Any] | None) -> Policy:
@@ -111,7 +105,7 @@ class ChatDesk:
         self._ids = itertools.count(1)
         self._instance = secrets.token_hex(3)
         self._compliance_cue_at = 0.0
-        self._lottery_cache: Lottery | None = None
+        self.lottery = LotteryDesk(room, store, audit, self.new_id)
 
     def new_id(self, prefix: str) -> str:
         """Unique in the room across nodes and restarts: node, instance, counter."""
@@ -181,7 +175,7 @@ class ChatDesk:
         if verdict.question and verdict.reaches_viewers:
             self._suggest(item, show, product)
         if verdict.reaches_viewers:
-            await self.enter_lottery(user, name, text, now)
+            await self.lottery.enter(user, name, text, now)
         if verdict.compliance:
             self._compliance(item, verdict.compliance, now)
         return {"comment": item["id"], "published": verdict.reaches_viewers}
@@ -365,141 +359,6 @@ class ChatDesk:
 
     async def _audit(self, now: float, actor: str, role: str, action: str, after: Any) -> None:
         await self.audit.append(AuditEntry(now, self.room.name, actor, role, action, None, after))
-
-    # lotteries -------------------------------------------------------------------
-
-    async def current_lottery(self) -> Lottery | None:
-        data = await self.store.lottery(self.room.name)
-        return Lottery.from_dict(data) if data else None
-
-    async def open_lottery(
-        self, actor: str, role: str, body: dict[str, Any], now: float, segment: int | None
-    ) -> Lottery:
-        current = await self.current_lottery()
-        if current is not None and current.status is LotteryStatus.OPEN:
-            raise ValueError(f"lottery {current.id} is still open; draw or cancel it first")
-        eligibility = Eligibility(body.get("eligibility") or "comment")
-        keyword = str(body.get("keyword") or "")
-        if eligibility is Eligibility.COMMENT and not keyword:
-            raise ValueError("a lottery by comment needs a keyword")
-        seed = secrets.randbits(62)
-        lottery = Lottery(
-            self.new_id("lot"),
-            str(body.get("prize") or ""),
-            int(body.get("winners") or 1),
-            eligibility,
-            keyword,
-            now,
-            now + float(body.get("window_s") or 120),
-            seed,
-            segment=segment,
-        )
-        await self.store.set_lottery(self.room.name, lottery.to_dict())
-        public = self._public(lottery, entrants=0)
-        self.room.set_state(Audience.ALL, "lottery", public)
-        self.room.emit_event(Audience.ALL, {"type": "lottery_opened", **public})
-        await self._audit(
-            now,
-            actor,
-            role,
-            "lottery.open",
-            {**lottery.to_dict(), "seed": None, "seed_sha256": _seed_hash(seed)},
-        )
-        await self.room.flush()
-        return lottery
-
-    @staticmethod
-    def _public(
-        lottery: Lottery, entrants: int, winners: list[str] | None = None
-    ) -> dict[str, Any]:
-        """What every screen sees: the seed only as its hash until the draw reveals it."""
-        view: dict[str, Any] = {
-            "lottery": lottery.id,
-            "prize": lottery.prize,
-            "winners_count": lottery.winners,
-            "eligibility": lottery.eligibility.value,
-            "keyword": lottery.keyword,
-            "closes_at_ms": int(lottery.closes_at * 1000),
-            "status": lottery.status.value,
-            "entrants": entrants,
-            "seed_sha256": _seed_hash(lottery.seed),
-        }
-        if winners is not None:
-            view["winners"] = winners
-            view["seed"] = lottery.seed
-        return view
-
-    async def enter_lottery(self, user: str, name: str, text: str, now: float) -> None:
-        lottery = self._lottery_cache
-        if lottery is None or not lottery.accepts(now):
-            return
-        if lottery.eligibility is Eligibility.COMMENT and self.counts_for_prompt(
-            lottery.keyword, text
-        ):
-            await self.store.add_entrant(self.room.name, lottery.id, user, name)
-
-    async def draw_lottery(
-        self, actor: str, role: str, buyers: dict[str, str], now: float
-    ) -> dict[str, Any]:
-        lottery = await self.current_lottery()
-        if lottery is None or lottery.status is not LotteryStatus.OPEN:
-            raise ValueError("no open lottery to draw")
-        if lottery.eligibility is Eligibility.BUYERS:
-            pool = buyers
-        else:
-            pool = await self.store.entrants(self.room.name, lottery.id)
-        chosen = draw(list(pool), lottery.winners, lottery.seed)
-        drawn = lottery.drawn()
-        await self.store.set_lottery(self.room.name, drawn.to_dict())
-        names = [pool[user] for user in chosen]
-        public = self._public(drawn, len(pool), names)
-        self.room.set_state(Audience.ALL, "lottery", public)
-        self.room.emit_event(Audience.ALL, {"type": "lottery_drawn", **public})
-        self.room.emit_event(
-            Audience.CONTROL,
-            {
-                "type": "lottery_winners",
-                "lottery": drawn.id,
-                "winners": [{"user": user, "name": pool[user]} for user in chosen],
-            },
-        )
-        entrants = sorted(pool)
-        await self._audit(
-            now,
-            actor,
-            role,
-            "lottery.draw",
-            {
-                "lottery": drawn.id,
-                "seed": drawn.seed,
-                "entrants_count": len(entrants),
-                "entrants_sha256": entrants_digest(entrants),
-                "entrants": entrants if len(entrants) <= MAX_AUDITED_ENTRANTS else None,
-                "winners": chosen,
-            },
-        )
-        await self.room.flush()
-        return {"lottery": drawn.id, "winners": names, "entrants": len(pool)}
-
-    async def cancel_lottery(self, actor: str, role: str, now: float) -> dict[str, Any]:
-        lottery = await self.current_lottery()
-        if lottery is None or lottery.status is not LotteryStatus.OPEN:
-            raise ValueError("no open lottery to cancel")
-        cancelled = replace(lottery, status=LotteryStatus.CANCELLED)
-        await self.store.set_lottery(self.room.name, cancelled.to_dict())
-        self.room.set_state(Audience.ALL, "lottery", self._public(cancelled, 0))
-        await self._audit(now, actor, role, "lottery.cancel", {"lottery": lottery.id})
-        await self.room.flush()
-        return {"lottery": lottery.id, "status": "cancelled"}
-
-    async def refresh_lottery(self, now: float) -> None:
-        """Follow the room's lottery (opened on any node) and publish its entrant count."""
-        self._lottery_cache = await self.current_lottery()
-        lottery = self._lottery_cache
-        if lottery is None or lottery.status is not LotteryStatus.OPEN:
-            return
-        count = len(await self.store.entrants(self.room.name, lottery.id))
-        self.room.set_state(Audience.ALL, "lottery", self._public(lottery, count))
 
     def counts_for_prompt(self, keyword: str, text: str) -> bool:
         """Whether a comment answers the interaction prompt's keyword (扣1 counts for "1")."""

@@ -65,7 +65,7 @@ class ShowRoom:
     async def on_tick(self, now: float) -> None:
         name = self.room.name
         await self.chat.refresh()
-        await self.chat.refresh_lottery(now)
+        await self.chat.lottery.refresh(now)
         await self.metrics.raise_to(name, f"min:{int(now // 60)}:online", self.room.online)
         counters, uniques = await self.metrics.read(name)
         top = await self.metrics.top_commenters(name, 5)
@@ -213,13 +213,13 @@ class ShowRoom:
         try:
             if body["command"] == "open":
                 merged = {**self._lottery_defaults(), **body}
-                lottery = await self.chat.open_lottery(
+                lottery = await self.chat.lottery.open(
                     actor, role, merged, now, self.driver.segment_index()
                 )
                 return {"lottery": lottery.id, "status": lottery.status.value}
             if body["command"] == "draw":
-                return await self.chat.draw_lottery(actor, role, await self._buyers(), now)
-            return await self.chat.cancel_lottery(actor, role, now)
+                return await self.chat.lottery.draw(actor, role, await self._buyers(), now)
+            return await self.chat.lottery.cancel(actor, role, now)
         except ValueError as exc:
             raise ProtocolError(ERROR_REJECTED, str(exc)) from exc
 

@@ -32,6 +32,13 @@ VALID: dict[str, dict[str, Any]] = {
     "unpin": {"t": "unpin", "comment": "c-n1-ab12cd-9"},
     "reply": {"t": "reply", "text": "可以的，温和配方", "comment": "c-n1-ab12cd-9", "pin": True},
     "slow_mode": {"t": "slow_mode", "seconds": 5},
+    "lottery": {
+        "t": "lottery",
+        "command": "open",
+        "prize": "福袋",
+        "keyword": "抽奖",
+        "winners": 3,
+    },
     "like": {"t": "like", "count": 3},
     "sale": {"t": "sale", "command": "start", "product": "serum", "duration_s": 120},
     "stock": {"t": "stock", "sale": "serum-3-abc", "units": 50},
