@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -161,6 +162,16 @@ class Api:
         except ValueError:
             return error_response(400, "after and limit must be integers")
         entries = await self.audit.entries(request.path_params["room"], after, limit)
+        if request.query_params.get("format") == "csv":
+            rows = [
+                {
+                    **entry.to_dict(),
+                    "before": json.dumps(entry.before, ensure_ascii=False),
+                    "after": json.dumps(entry.after, ensure_ascii=False),
+                }
+                for entry in entries
+            ]
+            return csv_response(f"{request.path_params['room']}-audit.csv", AUDIT_COLUMNS, rows)
         return JSONResponse({"entries": [entry.to_dict() for entry in entries]})
 
     async def health(self, request: Request) -> Response:
@@ -288,6 +299,18 @@ class Api:
         return JSONResponse({"room": room, "ok": ok, "sales": results})
 
 
+AUDIT_COLUMNS = (
+    "seq",
+    "at",
+    "room",
+    "actor",
+    "role",
+    "action",
+    "before",
+    "after",
+    "detail",
+    "alert",
+)
 ORDER_COLUMNS = (
     "id",
     "sale",

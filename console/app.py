@@ -106,7 +106,14 @@ def create_app(settings: Settings) -> Starlette:
         driver = ShowDriver(room, shows, audit, node, desk)
         return ShowRoom(room, node, driver, desk, metrics, chat)
 
-    hub = Hub(broker, TokenSigner(settings.secret.encode()), handlers, settings.hub)
+    hub = Hub(
+        broker,
+        TokenSigner(
+            settings.secret.encode(), tuple(key.encode() for key in settings.previous_secrets)
+        ),
+        handlers,
+        settings.hub,
+    )
     api = Api(Services(settings, hub, shows, audit, stock, metrics, moderation))
     reports = ReportApi(api)
     ingest = IngestApi(api)

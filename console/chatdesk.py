@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections import deque
 from dataclasses import asdict, replace
 from typing import Any, Final
 
@@ -36,6 +37,8 @@ from .show import Show
 __all__ = ["DEFAULT_BANNED", "ChatDesk", "policy_from_dict"]
 
 COMPLIANCE_CUE_EVERY_S: Final = 30.0
+MUTES_PER_MINUTE_ALERT: Final = 10
+"""This many mutes within a minute (on one node) is abnormal and raises an alert."""
 MAX_AUTHORS: Final = 100_000
 DEFAULT_BANNED: Final[dict[str, Treatment]] = {
     "加微信": Treatment.HOLD,
@@ -105,6 +108,7 @@ class ChatDesk:
         self._ids = itertools.count(1)
         self._instance = secrets.token_hex(3)
         self._compliance_cue_at = 0.0
+        self._mutes: deque[float] = deque()
         self.lottery = LotteryDesk(room, store, audit, self.new_id)
 
     def new_id(self, prefix: str) -> str:
@@ -267,6 +271,32 @@ class ChatDesk:
     ) -> None:
         await self.store.mute(self.room.name, user, until)
         self._author(user).muted_until = until
+        if until:
+            self._mutes.append(now)
+            while self._mutes and self._mutes[0] < now - 60:
+                self._mutes.popleft()
+            if len(self._mutes) == MUTES_PER_MINUTE_ALERT:
+                self.room.emit_event(
+                    Audience.CONTROL,
+                    {
+                        "type": "alert",
+                        "key": "many_mutes",
+                        "count": len(self._mutes),
+                        "text": f"一分钟内禁言 {len(self._mutes)} 人 / many mutes in a minute",
+                    },
+                )
+                await self.audit.append(
+                    AuditEntry(
+                        now,
+                        self.room.name,
+                        actor,
+                        role,
+                        "alert.many_mutes",
+                        None,
+                        {"count": len(self._mutes)},
+                        alert=True,
+                    )
+                )
         self.room.emit_event(
             Audience.CONTROL,
             {"type": "muted" if until else "unmuted", "user": user, "until_ms": int(until * 1000)},

@@ -45,6 +45,14 @@ class Settings:
     secret: str = ""
     admin_key: str = ""
     scripts: dict[str, str] = field(default_factory=dict)
+    previous_secrets: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            key.strip()
+            for key in os.environ.get("LIVECON_PREVIOUS_SECRETS", "").split(",")
+            if key.strip()
+        )
+    )
+    """Signing keys still accepted for tokens while clients move to the new one (rotation)."""
     webhook_url: str = field(default_factory=lambda: os.environ.get("LIVECON_WEBHOOK_URL", ""))
     webhook_secret: str = field(
         default_factory=lambda: os.environ.get("LIVECON_WEBHOOK_SECRET", "")

@@ -248,6 +248,17 @@ class ShowRoom:
                 after += len(batch)
         return buyers
 
+    async def _on_audit(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        """The room's audit log for the dashboard: the last ``limit`` entries, or those after
+        ``after``."""
+        audit = self.chat.audit
+        limit = int(body.get("limit") or 100)
+        if body.get("after") is not None:
+            entries = await audit.entries(self.room.name, int(body["after"]), limit)
+        else:
+            entries = await audit.recent(self.room.name, limit)
+        return {"entries": [entry.to_dict() for entry in entries]}
+
     async def _on_slow_mode(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         return await self.chat.slow_mode(session, body["seconds"], time.time())
 

@@ -142,6 +142,13 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             ),
         },
     ),
+    "audit": MessageSpec(
+        Action.READ_AUDIT,
+        {
+            "after": Field(int, required=False, low=0, high=2**31),
+            "limit": Field(int, required=False, low=1, high=500),
+        },
+    ),
     "slow_mode": MessageSpec(Action.MODERATE, {"seconds": Field(int, low=0, high=600)}),
     "step": MessageSpec(
         Action.STEP_SCRIPT,

@@ -32,6 +32,7 @@ VALID: dict[str, dict[str, Any]] = {
     "unpin": {"t": "unpin", "comment": "c-n1-ab12cd-9"},
     "reply": {"t": "reply", "text": "可以的，温和配方", "comment": "c-n1-ab12cd-9", "pin": True},
     "slow_mode": {"t": "slow_mode", "seconds": 5},
+    "audit": {"t": "audit", "limit": 50},
     "lottery": {
         "t": "lottery",
         "command": "open",
