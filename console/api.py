@@ -154,15 +154,19 @@ class Api:
         )
 
     async def get_audit(self, request: Request) -> Response:
-        if not self._is_admin(request):
-            return error_response(401, "admin key required (Authorization: Bearer <key>)")
+        room = self._guarded_room(request)
+        if isinstance(room, Response):
+            return room
         try:
-            after = int(request.query_params.get("after", "0"))
+            after = min(2**62, max(0, int(request.query_params.get("after", "0"))))
             limit = min(10_000, max(1, int(request.query_params.get("limit", "1000"))))
         except ValueError:
             return error_response(400, "after and limit must be integers")
-        entries = await self.audit.entries(request.path_params["room"], after, limit)
-        if request.query_params.get("format") == "csv":
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "csv"):
+            return error_response(400, "format must be json or csv")
+        entries = await self.audit.entries(room, after, limit)
+        if fmt == "csv":
             rows = [
                 {
                     **entry.to_dict(),
@@ -171,7 +175,7 @@ class Api:
                 }
                 for entry in entries
             ]
-            return csv_response(f"{request.path_params['room']}-audit.csv", AUDIT_COLUMNS, rows)
+            return csv_response(f"{room}-audit.csv", AUDIT_COLUMNS, rows)
         return JSONResponse({"entries": [entry.to_dict() for entry in entries]})
 
     async def health(self, request: Request) -> Response:

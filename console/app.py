@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -40,6 +40,7 @@ from .driver import ShowDriver, load_script
 from .ingest import IngestApi
 from .metrics_store import metrics_store_from_url
 from .moderation_store import moderation_store_from_url
+from .openapi import OPENAPI
 from .report_api import ReportApi
 from .room import ShowRoom
 from .show.store import ShowStore, show_store_from_url
@@ -78,6 +79,11 @@ def _webhook_sender(settings: Settings, stock: StockStore) -> WebhookSender | No
         else SqliteCursorStore(settings.durable_path)
     )
     return WebhookSender(settings.webhook_url, settings.webhook_secret.encode(), stock, cursors)
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI description of the HTTP API."""
+    return JSONResponse(OPENAPI)
 
 
 async def embed_script(request: Request) -> Response:
@@ -146,6 +152,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             WebSocketRoute("/ws", HubEndpoint(hub)),
             Route("/healthz", api.health),
+            Route("/openapi.json", openapi),
             Route("/metrics", api.metrics),
             Route("/api/tokens", api.mint_token, methods=["POST"]),
             Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),

@@ -147,7 +147,7 @@ class ShowRoom:
         result = await self.desk.buy(
             body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
         )
-        if result.outcome is BuyOutcome.ACCEPTED and result.order is not None:
+        if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             order = result.order
             where = Attribution(order.segment, order.product)
             counts = {

@@ -62,7 +62,7 @@ class SalesDesk:
 
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
         result = await self.stock.buy(sale_id, user, quantity, key, now)
-        if result.outcome is BuyOutcome.ACCEPTED and result.order is not None:
+        if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             self._announce_order(result.order)
         self._mark(sale_id)
         return result
@@ -278,7 +278,7 @@ class SalesDesk:
             "remaining": counters.remaining,
             "sold": counters.sold,
             "waitlist": counters.waitlist,
-            "v": counters.released + counters.sold,
+            "version": counters.version,
         }
         if self._published.get(sale_id) != view:
             self._published[sale_id] = view

@@ -16,7 +16,7 @@ order; an accepted answer is only given for an order already in the log.
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ class BuyResult:
     remaining: int
     order: Order | None = None
     position: int | None = None
+    replayed: bool = field(default=False, compare=False)
+    """The stored answer to a request id seen before (nothing new happened)."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"outcome": self.outcome.value, "remaining": self.remaining}

@@ -237,9 +237,9 @@ class LocalStockStore(StockStore):
     ) -> BuyResult:
         key = (sale_id, request_id)
         if key in self._answers:
-            return self._answers[key]
+            return replace(self._answers[key], replayed=True)
         if key in self._inflight:
-            return await asyncio.shield(self._inflight[key])
+            return replace(await asyncio.shield(self._inflight[key]), replayed=True)
         sale = self._sale(sale_id)
         bought = self._buyers[sale_id].get(user, 0)
         outcome = decide_buy(sale, self._remaining[sale_id], bought, quantity, now)

@@ -53,7 +53,7 @@ _BUY: Final = (
     _ORDER_LUA
     + """
 local stored = redis.call('HGET', KEYS[3], ARGV[1])
-if stored then return stored end
+if stored then return 'R' .. stored end
 local raw = redis.call('HGET', KEYS[1], 'sale')
 if not raw then return cjson.encode({outcome = 'unknown'}) end
 local sale = cjson.decode(raw)
@@ -211,12 +211,14 @@ class RedisStockStore(StockStore):
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:
-        answer = json.loads(
+        raw = str(
             await self._buy(keys=_keys(sale_id), args=[request_id, user, quantity, repr(now)])
         )
+        replayed = raw.startswith("R")
+        answer = json.loads(raw[1:] if replayed else raw)
         if answer["outcome"] == "unknown":
             raise SaleRejected(f"no sale {sale_id!r}")
-        result = _result(answer)
+        result = replace(_result(answer), replayed=replayed)
         if result.outcome is BuyOutcome.ACCEPTED and self.wait_replicas > 0:
             acknowledged = await self._redis.wait(self.wait_replicas, self.wait_timeout_ms)
             if acknowledged < self.wait_replicas:

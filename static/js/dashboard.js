@@ -1,0 +1,167 @@
+// The controllers' live dashboard (场控 / 中控台): one socket to the room, the panels of
+// dashboard-*.js, and the top bar. The role comes from the welcome frame; controls are
+// built only for roles that may use them (support sees no script, sale, stock, price
+// or cue controls; the server refuses them anyway).
+import "./dashboard-strings.js";
+import { Hub, bindLangSwitch, bindStatus, currentLang, el, t } from "./livecon.js";
+import { Actions, Confirmer, Toaster, label } from "./dashboard-ui.js";
+import { ChatPanel } from "./dashboard-chat.js";
+import { MetricsPanel } from "./dashboard-metrics.js";
+import { ShowPanel, setLabel } from "./dashboard-show.js";
+import { OrdersPanel, SalesPanel } from "./dashboard-sales.js";
+import { AlertsPanel, AuditPanel } from "./dashboard-log.js";
+
+const CONTROL_ROLES = new Set(["controller", "admin"]);
+
+const app = document.getElementById("app");
+const room = document.body.dataset.room || "";
+const products = new Map(); // product id -> name, from the timeline and the show card
+const saleProducts = new Map(); // sale id -> product id
+let currency = "CNY";
+let showTitle = "";
+let panels = null;
+
+const productName = (id) => products.get(id) || id || "";
+const toaster = new Toaster();
+const confirmer = new Confirmer();
+
+const top = {
+  showTitle: el("span", { class: "show-title" }),
+  room: el("span", { class: "room" }),
+  role: el("span", { class: "badge role-badge", hidden: true }),
+  connection: el("span", { class: "conn", dataset: { state: "connecting" } }),
+  reconcile: el("span", { class: "reconcile", dataset: { ok: "none" } }),
+  lang: el("button", { type: "button", class: "lang-switch" }),
+};
+
+const hub = new Hub({
+  onStatus: (status) => {
+    top.connection.dataset.state = status;
+    setLabel(top.connection, `dash.conn.${status === "resync" ? "open" : status}`);
+  },
+  onWelcome: (frame) => welcome(frame),
+  onState: (key, value) => panels && state(key, value),
+  onEvent: (event) => panels && handleEvent(event),
+  onChat: (items, meta) => panels?.chat.receive(items, meta),
+  onNotice: (frame) => {
+    if (frame.kind === "chat_dropped") panels?.chat.dropped(Number(frame.count) || 0);
+  },
+});
+
+function layout() {
+  document.documentElement.lang = currentLang() === "zh" ? "zh-CN" : "en";
+  top.room.textContent = t("dash.room", { room });
+  setLabel(top.reconcile, "dash.reconcile.none");
+  const header = el("header", { class: "topbar" },
+    el("div", { class: "brand" }, label("dash.title", "h1"), top.showTitle, top.room),
+    el("div", { class: "indicators" }, top.role, top.connection, top.reconcile, top.lang));
+  app.replaceChildren(header, el("p", { class: "loading" }, t("status.connecting")));
+  document.body.append(toaster.node, confirmer.node);
+  bindStatus(document.getElementById("status"), hub);
+  bindLangSwitch(top.lang);
+  document.addEventListener("livecon:lang", relabel);
+}
+
+function welcome(frame) {
+  if (!panels) build(frame.role);
+  else if (!frame.resumed) {
+    panels.sales.reset();
+    saleProducts.clear();
+  }
+}
+
+function build(role) {
+  const canControl = CONTROL_ROLES.has(role);
+  document.body.dataset.role = role;
+  top.role.hidden = false;
+  setLabel(top.role, `dash.role.${role}`);
+  const now = () => hub.now();
+  const shared = { now, productName, currency: () => currency };
+  const actions = new Actions(hub, toaster);
+  const alerts = new AlertsPanel(shared);
+  panels = {
+    show: new ShowPanel({ actions, confirmer, canControl, now, onAutoCueAck: (event) => alerts.acknowledge(event) }),
+    metrics: new MetricsPanel(),
+    sales: new SalesPanel({ ...shared, actions, confirmer, canControl }),
+    chat: new ChatPanel(),
+    orders: new OrdersPanel(shared),
+    alerts,
+    audit: new AuditPanel({ ...shared, productOfSale: (sale) => saleProducts.get(sale) }),
+  };
+  app.querySelector(".loading")?.remove();
+  app.append(el("div", { class: "grid" },
+    el("div", { class: "col col-show" }, panels.show.node, panels.show.cueNode),
+    el("div", { class: "col col-main" }, panels.metrics.node, panels.sales.node),
+    el("div", { class: "col col-chat" }, panels.chat.node),
+    el("div", { class: "col col-side" }, panels.alerts.node, panels.orders.node, panels.audit.node)));
+  setInterval(() => {
+    panels.show.tick();
+    panels.sales.tick();
+  }, 250);
+  setInterval(() => panels.metrics.sample(), 1000);
+  panels.metrics.sample();
+}
+
+function state(key, value) {
+  if (key.startsWith("sale:")) {
+    const id = key.slice(5);
+    if (value?.product) saleProducts.set(id, value.product);
+    panels.sales.setSale(id, value);
+    return;
+  }
+  switch (key) {
+    case "timeline":
+      learnProducts(value.segments || []);
+      panels.show.setTimeline(value);
+      break;
+    case "show":
+      currency = value.currency || "CNY";
+      panels.metrics.setCurrency(currency);
+      if (value.product?.id) products.set(value.product.id, value.product.name);
+      showTitle = value.title || "";
+      top.showTitle.textContent = showTitle;
+      document.title = `${t("dash.title")} · ${showTitle || room}`;
+      panels.show.setShow(value);
+      break;
+    case "prompter": panels.show.setPrompter(value); break;
+    case "metrics": panels.metrics.setMetrics(value); break;
+    case "presence": panels.metrics.setPresence(value); break;
+    case "reconcile": {
+      const ok = panels.alerts.setReconcile(value);
+      top.reconcile.dataset.ok = String(ok);
+      setLabel(top.reconcile, ok ? "dash.reconcile.ok" : "dash.reconcile.bad");
+      break;
+    }
+    default: break; // unknown keys are ignored (protocol section 2)
+  }
+}
+
+function learnProducts(segments) {
+  for (const segment of segments) {
+    if (segment.product) products.set(segment.product, segment.product_name || segment.product);
+  }
+  panels.sales.setProducts([...products.entries()]);
+}
+
+function handleEvent(event) {
+  if (event.type === "order") panels.orders.add(event);
+  if (event.type === "comment_hidden" || event.type === "comment_deleted") panels.chat.removed(event.comment);
+  panels.show.onEvent(event);
+  panels.alerts.onEvent(event);
+  panels.audit.onEvent(event);
+}
+
+function relabel() {
+  top.room.textContent = t("dash.room", { room });
+  document.title = `${t("dash.title")} · ${showTitle || room}`;
+  if (!panels) return;
+  for (const name of ["show", "metrics", "sales", "chat", "orders", "alerts", "audit"]) {
+    const one = panels[name];
+    if (name === "metrics") one.render();
+    else one.relabel();
+  }
+  panels.metrics.draw();
+}
+
+layout();
+hub.connect();
