@@ -1,9 +1,12 @@
-"""One websocket: its identity, its bounded outbound queue and its writer task.
+"""One websocket: its identity, its bounded outbound queue and its writer.
 
 The fan-out never awaits a socket: it calls :meth:`Connection.offer`, which
-decides by the backlog policy in :mod:`realtime.outbound` and appends a shared
-message object to this socket's queue. One writer task per socket (not per
-message) drains the queue through the ASGI ``send`` callable.
+decides by the backlog policy in :mod:`realtime.outbound`. When nothing is
+queued and the transport is writable (uvicorn's sans-I/O websocket protocol
+says so), the shared message is written at once, with no task; otherwise it is
+queued and one writer task per socket, started on demand and gone when the
+queue is empty, drains it through the ASGI ``send`` callable. An idle socket
+costs no task.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ class Connection:
         "_covered_seq",
         "_held",
         "_lagging_since",
+        "_probe",
         "_queue",
-        "_wake",
         "_writer",
         "chat_dropped",
         "closed",
@@ -76,8 +79,8 @@ class Connection:
         self._held: list[tuple[SharedFrame, int]] | None = []
         self._covered_seq = 0
         self._lagging_since: float | None = None
-        self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._probe = _writable_probe(send)
 
     @property
     def writer(self) -> asyncio.Task[None] | None:
@@ -89,7 +92,9 @@ class Connection:
         return self.limits.stage(self.queued_bytes)
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever())
+        """Begin writing what was queued before the socket was ready (the welcome)."""
+        if self._queue:
+            self._ensure_writer()
 
     def offer(self, frame: SharedFrame, high_water: int) -> None:
         """Queue a shared frame by the backlog policy; may schedule a close for slowness.
@@ -156,7 +161,6 @@ class Connection:
             message = self.session.codec.encode(frame)
             self._queue.appendleft(message)
             self.queued_bytes += message_size(message)
-        self._wake.set()
 
     def close_soon(self, code: int) -> None:
         """Close with ``code`` after what is queued, or at once if the socket is stalled."""
@@ -167,8 +171,9 @@ class Connection:
                 self.queued_bytes = 0
                 if self._writer is not None:
                     self._writer.cancel()
-                    self._writer = asyncio.create_task(self._close(code))
-            self._wake.set()
+                self._writer = asyncio.get_running_loop().create_task(self._close(code))
+                return
+            self._ensure_writer()
 
     async def stop(self) -> None:
         """Cancel the writer; used once the socket is gone."""
@@ -179,24 +184,45 @@ class Connection:
                 await self._writer
 
     def _append(self, message: OutgoingMessage) -> None:
+        idle = not self._queue and (self._writer is None or self._writer.done())
+        if idle and self._write_now(message):
+            return
         self._queue.append(message)
         self.queued_bytes += message_size(message)
-        self._wake.set()
+        self._ensure_writer()
 
-    async def _write_forever(self) -> None:
+    def _write_now(self, message: OutgoingMessage) -> bool:
+        """Write without a task when the transport takes it at once; ``False`` to queue."""
+        probe = self._probe
+        if probe is None or not probe.is_set():
+            return False
+        step = self.send(message)
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queue:
-                    message = self._queue.popleft()
-                    self.queued_bytes -= message_size(message)
-                    await self.send(message)
-                    if self.queued_bytes < self.limits.recovered_at:
-                        self._push_recovered()
-                if self._closing is not None:
-                    await self._close(self._closing)
-                    return
+            step.send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            return True
+        except Exception as exc:  # the socket went away under us
+            log.debug("direct write to connection %s failed: %r", self.session.connection_id, exc)
+            self.closed = True
+            return True
+        step.close()  # type: ignore[attr-defined]  # it would have waited: nothing was written
+        return False
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Send what is queued, in order; close if asked; end when the queue is empty."""
+        try:
+            while self._queue:
+                message = self._queue.popleft()
+                self.queued_bytes -= message_size(message)
+                await self.send(message)
+                if self.queued_bytes < self.limits.recovered_at:
+                    self._push_recovered()
+            if self._closing is not None:
+                await self._close(self._closing)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the socket went away under us
@@ -216,3 +242,11 @@ class Connection:
         reason = CLOSE_REASONS.get(code, "")
         with contextlib.suppress(Exception):
             await self.send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def _writable_probe(send: Send) -> asyncio.Event | None:
+    """uvicorn's sans-I/O websocket protocol keeps an event that is set while its transport
+    accepts writes; its ``send`` then completes without waiting. Other servers: ``None``."""
+    protocol = getattr(send, "__self__", None)
+    writable = getattr(protocol, "writable", None)
+    return writable if isinstance(writable, asyncio.Event) else None
