@@ -301,6 +301,8 @@ class ShowDriver:
         """Start the flash sales the script asks for as their segments come on air."""
         due, self._pending_sales = self._pending_sales, []
         for effect in due:
+            if self.desk.active_sale_for(effect.product) is not None:
+                continue  # back on a segment whose sale still runs: keep that sale
             try:
                 await self.desk.start(
                     self.show, effect.product, effect.segment, None, actor, role, now

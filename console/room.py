@@ -15,10 +15,16 @@ from typing import Any
 
 from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
 from realtime.permissions import Role
-from realtime.protocol import ERROR_BAD_MESSAGE, ERROR_RATE_LIMITED, ERROR_REJECTED
+from realtime.protocol import (
+    ERROR_BAD_MESSAGE,
+    ERROR_CONFIRM_REQUIRED,
+    ERROR_RATE_LIMITED,
+    ERROR_REJECTED,
+)
 
 from .chatdesk import ChatDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
+from .commerce.sale import NeedsConfirmation
 from .driver import ShowDriver
 from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
@@ -53,6 +59,8 @@ class ShowRoom:
         handler = getattr(self, "_on_" + message.type)
         try:
             result: dict[str, Any] = await handler(session, message.body)
+        except NeedsConfirmation as exc:
+            raise ProtocolError(ERROR_CONFIRM_REQUIRED, exc.reason) from exc
         except (Rejected, SaleRejected) as exc:
             raise ProtocolError(ERROR_REJECTED, exc.reason) from exc
         return result

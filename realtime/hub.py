@@ -199,6 +199,11 @@ class Hub:
                 room.handler = self.handlers(room)
                 room.empty_since = time.monotonic()
                 self.rooms[name] = room
+                try:  # the room's views exist before its first welcome's next tick
+                    await room.handler.on_tick(time.time())
+                except Exception:
+                    self.counters["room_tick_failures"] += 1
+                    log.exception("first tick of room %s failed", name)
             return room
 
     async def join(self, conn: Connection) -> LocalRoom:

@@ -52,6 +52,7 @@ ERROR_FORBIDDEN: Final = "forbidden"
 ERROR_RATE_LIMITED: Final = "rate_limited"
 ERROR_TOO_LARGE: Final = "too_large"
 ERROR_REJECTED: Final = "rejected"
+ERROR_CONFIRM_REQUIRED: Final = "confirm_required"
 ERROR_UNAVAILABLE: Final = "unavailable"
 ERROR_INTERNAL: Final = "internal"
 

@@ -20,7 +20,7 @@ from realtime import Audience, RoomContext
 from ..audit import AuditEntry, AuditLog
 from ..show import Show
 from ..show.views import format_money
-from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
+from .sale import BuyOutcome, NeedsConfirmation, Sale, SaleRejected, SaleStatus
 from .stock import BuyResult, Order, StockStore
 
 __all__ = ["MESSAGES", "SalesDesk", "describe"]
@@ -181,7 +181,7 @@ class SalesDesk:
         sale = await self._get(sale_id)
         changed, abnormal = sale.change_price(price)
         if abnormal and not confirmed:
-            raise SaleRejected(
+            raise NeedsConfirmation(
                 f"a change from {sale.price} to {price} is more than 30% of the anchor price; "
                 "send it again with confirm=true"
             )
@@ -395,6 +395,13 @@ class SalesDesk:
             f"{names.get(view['product'], view['product'])} {format_money(view['price'])}"
             for view in self._published.values()
         ]
+
+    def active_sale_for(self, product: str) -> dict[str, Any] | None:
+        """The product's sale that is open or paused, if any."""
+        for view in self._published.values():
+            if view["product"] == product and view["status"] in ("open", "paused"):
+                return view
+        return None
 
     def open_sale_for(self, product: str) -> dict[str, Any] | None:
         for view in self._published.values():

@@ -16,6 +16,7 @@ __all__ = [
     "PRICE_CUT_ALERT_SHARE",
     "STOCK_MULTIPLY_ALERT",
     "BuyOutcome",
+    "NeedsConfirmation",
     "Sale",
     "SaleRejected",
     "SaleStatus",
@@ -52,6 +53,10 @@ class SaleRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NeedsConfirmation(SaleRejected):
+    """An abnormal action (a big price change) that applies only when sent again confirmed."""
 
 
 @dataclass(frozen=True, slots=True)

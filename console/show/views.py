@@ -165,6 +165,7 @@ def prompter_view(
         segment=_segment_brief(show, state.index),
         talking_points=[render(line, values) for line in segment.talking_points],
         urgency_lines=[render(line, values) for line in segment.urgency_lines],
+        urgency_at=segment.urgency_at,
         prompt=render(segment.prompt, values) if segment.prompt else "",
         ends_at_ms=_deadline_ms(show, state, now),
         time_left_s=None if left is None or state.phase is not Phase.PAUSED else round(left, 1),

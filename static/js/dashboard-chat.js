@@ -53,8 +53,12 @@ export function foldBatch(items) {
   return entries;
 }
 
+function plain(item) {
+  return { id: item.id, text: item.text, ts: item.ts, question: isQuestion(item), item };
+}
+
 function single(item) {
-  const entry = { id: item.id, text: item.text, ts: item.ts, question: isQuestion(item), item };
+  const entry = plain(item);
   if (weight(item) > 1) Object.assign(entry, { items: [item], total: weight(item) });
   return entry;
 }
@@ -138,7 +142,8 @@ export class ChatPanel {
     const { mode, user } = this.filter;
     if (mode === "questions") return entry.question ? [entry] : [];
     if (mode === "user") {
-      if (entry.items) return entry.items.filter((item) => item.user === user).map(single);
+      // The viewer's own comment, not the fold it opened: the others in it are not theirs.
+      if (entry.items) return entry.items.filter((item) => item.user === user).map(plain);
       return entry.item.user === user ? [entry] : [];
     }
     return [entry];

@@ -8,7 +8,6 @@ import { setLabel } from "./dashboard-show.js";
 const SALE_CAP = 12;
 const ORDER_CAP = 50;
 const STATUS_ORDER = { open: 0, paused: 1, scheduled: 2, ended: 3 };
-const BIG_CHANGE_SHARE = 0.3; // the server asks for confirm=true above this share of the anchor
 
 export class SalesPanel {
   constructor({ actions, confirmer, canControl, now, productName, currency }) {
@@ -198,8 +197,7 @@ export class SalesPanel {
       await this.actions.run({ t: "price", sale: id, price }, "act.price", (a) => money(a.price, currency));
       parts.newPrice.value = "";
     } catch (error) {
-      const big = view.anchor_price && Math.abs(view.price - price) > BIG_CHANGE_SHARE * view.anchor_price;
-      if (error?.code !== "rejected" || !(big || /confirm/i.test(error.message || ""))) return;
+      if (error?.code !== "confirm_required") return;
       parts.confirmText.textContent = t("sales.bigChange", { message: error.message });
       parts.confirmButton.textContent = t("sales.confirmPrice", { price: money(price, currency) });
       parts.pendingPrice = price;

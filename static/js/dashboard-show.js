@@ -38,7 +38,7 @@ export class ShowPanel {
 
   build() {
     this.phase = el("span", { class: "phase", dataset: { phase: "none" } });
-    this.current = el("p", { class: "now-title" }, t("show.waiting"));
+    this.current = label("show.waiting", "p", { class: "now-title" });
     this.left = el("p", { class: "now-left", "aria-live": "off" }, "--:--");
     this.leftLabel = label("show.left", "span", { class: "now-left-label" });
     this.planned = el("p", { class: "now-planned" });
@@ -112,7 +112,9 @@ export class ShowPanel {
   }
 
   setShow(show) {
-    if (show && !this.timeline) this.current.textContent = show.title || "";
+    if (!show?.title || this.timeline) return;
+    delete this.current.dataset.i18n;
+    this.current.textContent = show.title;
   }
 
   setPrompter(value) {
@@ -179,6 +181,7 @@ export class ShowPanel {
     this.phase.dataset.phase = phase;
     setLabel(this.phase, `phase.${phase}`);
     const segment = value.segments?.[value.index];
+    delete this.current.dataset.i18n; // from now on its text has variables
     this.current.textContent = segment
       ? `${t("show.segment", { n: segment.index + 1 })} · ${segment.title}`
       : t(phase === "ended" ? "phase.ended" : "show.none");

@@ -135,7 +135,9 @@ export class Hub {
   }
 
   closed(code, reason) {
-    for (const { reject } of this.pending.values()) reject(new Error("disconnected"));
+    for (const { reject } of this.pending.values()) {
+      reject(Object.assign(new Error("disconnected"), { code: "disconnected" }));
+    }
     this.pending.clear();
     if (this.closedByUs) return;
     if (FATAL.has(code)) {
@@ -161,12 +163,12 @@ export class Hub {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!this.send({ ...frame, id })) {
-        reject(new Error("not connected"));
+        reject(Object.assign(new Error("not connected"), { code: "not_connected" }));
         return;
       }
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error("timeout"));
+        reject(Object.assign(new Error("timeout"), { code: "timeout" }));
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (value) => { clearTimeout(timer); resolve(value); },
