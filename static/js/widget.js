@@ -300,10 +300,11 @@ function answered(current, ack) {
 function failed(current, error) {
   if (press !== current) return;
   const code = error?.code;
+  const lost = code === "disconnected" || code === "timeout" || code === "not_connected";
   if (code === "rate_limited" || code === "unavailable") {
     keepForRetry(current, false);
     say(`ans.${code}`);
-  } else if (code) {
+  } else if (code && !lost) {
     press = null;
     say("ans.failed", { reason: error.message || code });
   } else {
