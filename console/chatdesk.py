@@ -48,7 +48,6 @@ DEFAULT_BANNED: Final[dict[str, Treatment]] = {
     "代购": Treatment.HOLD,
     "http://": Treatment.HOLD,
     "https://": Treatment.HOLD,
-    "www.": Treatment.HOLD,
     "傻逼": Treatment.HIDE,
     "垃圾主播": Treatment.HIDE,
     "骗子": Treatment.HOLD,
@@ -241,7 +240,8 @@ class ChatDesk:
         if action in ("mute", "unmute") and not user:
             raise ValueError(f"{action} needs 'user'")
         if action in ("hide", "delete"):
-            self.room.emit_event(Audience.ALL, {"type": f"comment_{action}d", "comment": comment})
+            kind = {"hide": "comment_hidden", "delete": "comment_deleted"}[action]
+            self.room.emit_event(Audience.ALL, {"type": kind, "comment": comment})
         elif action == "approve":
             if not body.get("text"):
                 raise ValueError("approve needs the comment's 'text'")
@@ -263,6 +263,7 @@ class ChatDesk:
             return {"action": action, "user": user, "until_ms": int(until * 1000)}
         else:
             await self._mute(str(user), 0.0, actor, role, now, "unmute")
+            return {"action": action, "user": user}
         await self._audit(now, actor, role, f"comment.{action}", {"comment": comment, "user": user})
         return {"action": action, "comment": comment, "user": user}
 

@@ -12,6 +12,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .simulator import Trouble
 
 __all__ = ["main"]
 
@@ -103,7 +107,47 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=Path(".livecon/demo"),
-        help="where the demo keeps its SQLite file and secrets",
+        help="where the demo keeps its SQLite files (cleared at start) and secrets",
+    )
+    demo.add_argument(
+        "--trouble",
+        type=_troubles,
+        default=(),
+        metavar="KIND@S[:DUR],...",
+        help="inject trouble at seconds after the start: dead_room, flood, stampede, drop "
+        "(e.g. dead_room@60,flood@120:15)",
+    )
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="drive a simulated audience against a running node and show live figures",
+        description="Simulated viewers as real websocket clients (tokens from POST /api/tokens) "
+        "in a rehearsal room of a running node: joins and leaves, comments, likes, clicks, "
+        "buys, injected trouble. Shows connected viewers, frames/s, comments, orders and "
+        "frame latency; stops after --duration. Rehearsals place real orders, so only rooms "
+        "named 'demo' or 'rehearsal-*' are driven unless --any-room is given.",
+    )
+    rehearse.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8000")
+    rehearse.add_argument("--room", required=True, help="the rehearsal room (rehearsal-NAME)")
+    rehearse.add_argument("--viewers", type=int, default=30, help="simulated viewers (default 30)")
+    rehearse.add_argument(
+        "--duration", type=float, default=60.0, help="seconds to run (default 60)"
+    )
+    rehearse.add_argument(
+        "--admin-key",
+        default=os.environ.get("LIVECON_ADMIN_KEY", ""),
+        help="the node's admin key (default: LIVECON_ADMIN_KEY)",
+    )
+    rehearse.add_argument("--seed", type=int, default=7, help="seed of the simulated audience")
+    rehearse.add_argument("--trouble", default="", metavar="KIND@S[:DUR],...", help="as for demo")
+    rehearse.add_argument(
+        "--script",
+        type=Path,
+        default=None,
+        help="the room's show script, read locally for the viewers' product questions",
+    )
+    rehearse.add_argument(
+        "--any-room", action="store_true", help="allow a room not named demo or rehearsal-*"
     )
 
     check = commands.add_parser(
@@ -196,6 +240,15 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _troubles(text: str) -> tuple[Trouble, ...]:
+    from .simulator import parse_troubles
+
+    try:
+        return parse_troubles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -211,10 +264,40 @@ def _demo(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         seed=args.seed,
         data_dir=args.data_dir,
+        troubles=args.trouble,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(options))
-    return 0
+        return asyncio.run(run_demo(options))
+    return 130
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .rehearse import RehearsalOptions, run_rehearsal
+
+    if not args.admin_key:
+        print("livecon rehearse: --admin-key or LIVECON_ADMIN_KEY is required", file=sys.stderr)
+        return 2
+    try:
+        _troubles(args.trouble)
+    except argparse.ArgumentTypeError as exc:
+        print(f"livecon rehearse: --trouble: {exc}", file=sys.stderr)
+        return 2
+    options = RehearsalOptions(
+        url=args.url.rstrip("/"),
+        room=args.room,
+        admin_key=args.admin_key,
+        viewers=args.viewers,
+        duration_s=args.duration,
+        seed=args.seed,
+        trouble=args.trouble,
+        script=args.script,
+        any_room=args.any_room,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_rehearsal(options))
+    return 130
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -248,7 +331,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"serve": _serve, "demo": _demo, "token": _token, "check": _check}
+    commands = {
+        "serve": _serve,
+        "demo": _demo,
+        "rehearse": _rehearse,
+        "token": _token,
+        "check": _check,
+    }
     return commands[args.command](args)
 
 

@@ -90,9 +90,14 @@ class IngestApi:
         if not isinstance(name, str) or len(name) > 64:
             raise ValueError("name must be at most 64 characters")
         text = parse_message({"t": "comment", "text": item.get("text")}).body["text"]
-        if not await self.services.moderation.first_sighting(room, f"{platform}:{source_id}"):
+        sighting = f"{platform}:{source_id}"
+        if not await self.services.moderation.first_sighting(room, sighting):
             return False
-        await handler.accept_comment(
-            f"{platform}:{user}", name, "viewer", text, time.time(), source=platform
-        )
+        try:
+            await handler.accept_comment(
+                f"{platform}:{user}", name, "viewer", text, time.time(), source=platform
+            )
+        except Exception:
+            await self.services.moderation.forget_sighting(room, sighting)
+            raise
         return True

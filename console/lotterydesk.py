@@ -81,6 +81,7 @@ class LotteryDesk:
             segment=segment,
         )
         await self.store.set_lottery(self.room.name, lottery.to_dict())
+        self._lottery_cache = lottery
         public = self._public(lottery, entrants=0)
         self.room.set_state(Audience.ALL, "lottery", public)
         self.room.emit_event(Audience.ALL, {"type": "lottery_opened", **public})
@@ -135,6 +136,7 @@ class LotteryDesk:
         chosen = draw_winners(list(pool), lottery.winners, lottery.seed)
         drawn = lottery.drawn()
         await self.store.set_lottery(self.room.name, drawn.to_dict())
+        self._lottery_cache = drawn
         names = [pool[user] for user in chosen]
         public = self._public(drawn, len(pool), names)
         self.room.set_state(Audience.ALL, "lottery", public)
@@ -171,6 +173,7 @@ class LotteryDesk:
             raise ValueError("no open lottery to cancel")
         cancelled = replace(lottery, status=LotteryStatus.CANCELLED)
         await self.store.set_lottery(self.room.name, cancelled.to_dict())
+        self._lottery_cache = cancelled
         self.room.set_state(Audience.ALL, "lottery", self._public(cancelled, 0))
         await self._audit(now, actor, role, "lottery.cancel", {"lottery": lottery.id})
         await self.room.flush()

@@ -50,15 +50,8 @@ QUESTION_MARKERS: Final = (
     "几号",
     "是不是",
     "可以吗",
-    "how",
-    "what",
-    "when",
-    "where",
-    "which",
-    "can i",
-    "does it",
-    "is it",
 )
+ENGLISH_QUESTION: Final = re.compile(r"\b(how|what|when|where|which|can i|does it|is it)\b")
 FOLD_MAX_CHARS: Final = 8
 _SKIPPED: Final = re.compile(r"[\s\u200b-\u200f\u2060\ufeff·.,，。、!！~～*_\-—|/\\]+")
 
@@ -86,7 +79,7 @@ def fold_key(text: str) -> str | None:
 
 def is_question(text: str, product_names: tuple[str, ...] = ()) -> bool:
     lowered = unicodedata.normalize("NFKC", text).lower()
-    if any(marker in lowered for marker in QUESTION_MARKERS):
+    if any(marker in lowered for marker in QUESTION_MARKERS) or ENGLISH_QUESTION.search(lowered):
         return True
     return any(name and name.lower() in lowered for name in product_names) and len(lowered) > 4
 
@@ -109,7 +102,8 @@ class Author:
 
     muted_until: float = 0.0
     last_at: float = -1e18
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    recent: deque[float] = field(default_factory=deque)
+    """Times of the comments of the last minute (older ones are pruned on each comment)."""
 
     def is_muted(self, now: float) -> bool:
         return now < self.muted_until
@@ -176,8 +170,9 @@ class Moderator:
             return f"longer than {policy.max_chars} characters"
         if now - author.last_at < policy.slow_mode_s:
             return f"slow mode: one comment every {policy.slow_mode_s:g} s"
-        window = [at for at in author.recent if at > now - 60]
-        if len(window) >= policy.per_minute:
+        while author.recent and author.recent[0] <= now - 60:
+            author.recent.popleft()
+        if len(author.recent) >= policy.per_minute:
             return f"more than {policy.per_minute} comments a minute"
         return None
 

@@ -74,6 +74,10 @@ class ModerationStore(abc.ABC):
         """Whether an ingested message id is new (and remember it for a day)."""
 
     @abc.abstractmethod
+    async def forget_sighting(self, room: str, source_id: str) -> None:
+        """Forget an ingested id whose comment was refused, so a retry can deliver it."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
 
@@ -133,6 +137,9 @@ class MemoryModerationStore(ModerationStore):
             return False
         self._seen[key] = now
         return True
+
+    async def forget_sighting(self, room: str, source_id: str) -> None:
+        self._seen.pop((room, source_id), None)
 
     async def close(self) -> None:
         self._policies.clear()
@@ -249,6 +256,9 @@ class RedisModerationStore(ModerationStore):
     async def first_sighting(self, room: str, source_id: str) -> bool:
         key = f"{self._key(room, 'ingested')}:{source_id}"
         return bool(await self._redis.set(key, "1", nx=True, ex=int(INGEST_MEMORY_S)))
+
+    async def forget_sighting(self, room: str, source_id: str) -> None:
+        await self._redis.delete(f"{self._key(room, 'ingested')}:{source_id}")
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -126,7 +126,8 @@ class ShowRoom:
         where = Attribution(self.driver.segment_index(), self.driver.current_product())
         counts = counts_for("comments", 1, where, now)
         prompt = self.driver.open_prompt(now)
-        if prompt is not None and self.chat.counts_for_prompt(prompt, text):
+        published = bool(answer.get("published"))
+        if published and prompt is not None and self.chat.counts_for_prompt(prompt, text):
             counts[f"seg:{where.segment}:prompt"] = 1
         await self.metrics.add(self.room.name, counts)
         await self.metrics.add_unique(self.room.name, "interacting", user)

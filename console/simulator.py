@@ -24,13 +24,30 @@ real figures (docs/REHEARSAL.md).
 from __future__ import annotations
 
 import enum
+import heapq
 import math
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from .show.model import Show
+from ._sim_actions import (
+    DEFAULT_TROUBLE_S,
+    Action,
+    Buy,
+    Click,
+    Comment,
+    CommentKind,
+    Drop,
+    Join,
+    Leave,
+    Like,
+    Trouble,
+    TroubleKind,
+    Waitlist,
+    parse_troubles,
+)
+from ._sim_state import Catalog, PublicState, SaleView, is_rehearsal_room, public_state
+from ._sim_text import comment_text, viewer_name
 
 __all__ = [
     "Action",
@@ -50,246 +67,16 @@ __all__ = [
     "Trouble",
     "TroubleKind",
     "Waitlist",
+    "buying_rate",
     "is_rehearsal_room",
     "parse_troubles",
     "public_state",
 ]
 
 SLOW_KINDS: Final = frozenset({"intro", "qa", "closing"})
-"""Segments where nothing is on sale and viewers drift away."""
+"""Segments where nothing new is on sale and viewers drift away."""
 SURGE_S: Final = 60.0
 """How long the extra viewers drawn in by a sale opening stay."""
-
-
-def is_rehearsal_room(room: str) -> bool:
-    """Rooms named ``demo`` or ``rehearsal-*`` hold rehearsals, not real shows."""
-    return room == "demo" or room.startswith("rehearsal-")
-
-
-# what a viewer sees -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SaleView:
-    """One sale as the ``sale:<id>`` state shows it; money in minor units, times in seconds."""
-
-    id: str
-    product: str
-    price: int
-    anchor_price: int
-    released: int
-    remaining: int
-    limit: int
-    is_open: bool
-    ends_at: float
-
-    @property
-    def discount(self) -> float:
-        """0.0 (no discount) to below 1.0: the share of the anchor price saved."""
-        return max(0.0, 1.0 - self.price / self.anchor_price) if self.anchor_price > 0 else 0.0
-
-    @property
-    def is_sold_out(self) -> bool:
-        return self.remaining <= 0
-
-
-@dataclass(frozen=True, slots=True)
-class PublicState:
-    """The show as a viewer sees it; deadlines in the same clock as ``now``."""
-
-    phase: str = "not_started"
-    segment: int = -1
-    kind: str = ""
-    product: str | None = None
-    currency: str = "CNY"
-    prompt_keyword: str = ""
-    prompt_ends_at: float = 0.0
-    lottery_keyword: str = ""
-    lottery_ends_at: float = 0.0
-    sales: tuple[SaleView, ...] = ()
-
-
-def _sale_view(value: Mapping[str, Any]) -> SaleView:
-    return SaleView(
-        id=str(value.get("sale", "")),
-        product=str(value.get("product", "")),
-        price=int(value.get("price", 0)),
-        anchor_price=int(value.get("anchor_price", 0)),
-        released=int(value.get("released", 0)),
-        remaining=int(value.get("remaining", 0)),
-        limit=int(value.get("limit", 1)),
-        is_open=value.get("status") == "open",
-        ends_at=int(value.get("ends_at_ms", 0)) / 1000,
-    )
-
-
-def public_state(keys: Mapping[str, Any]) -> PublicState:
-    """From the state keys a viewer socket holds (``welcome.st`` updated by each ``st``)."""
-    show = keys.get("show") or {}
-    segment = show.get("segment") or {}
-    prompt = keys.get("prompt") or {}
-    lottery = keys.get("lottery") or {}
-    lottery_open = lottery.get("status") == "open"
-    return PublicState(
-        phase=str(show.get("phase", "not_started")),
-        segment=int(show.get("index", -1)),
-        kind=str(segment.get("kind", "")),
-        product=segment.get("product"),
-        currency=str(show.get("currency", "CNY")),
-        prompt_keyword=str(prompt.get("keyword", "")) if prompt.get("segment") is not None else "",
-        prompt_ends_at=int(prompt.get("ends_at_ms", 0)) / 1000,
-        lottery_keyword=str(lottery.get("keyword", "")) if lottery_open else "",
-        lottery_ends_at=int(lottery.get("closes_at_ms", 0)) / 1000 if lottery_open else 0.0,
-        sales=tuple(
-            _sale_view(value)
-            for key, value in sorted(keys.items())
-            if key.startswith("sale:") and isinstance(value, Mapping)
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Catalog:
-    """What viewers know about the products: names and the questions buyers ask."""
-
-    names: Mapping[str, str] = field(default_factory=dict)
-    questions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def from_show(cls, show: Show | None) -> Catalog:
-        if show is None:
-            return cls()
-        return cls(
-            {pid: product.name for pid, product in show.products.items()},
-            {pid: tuple(f.question for f in product.faq) for pid, product in show.products.items()},
-        )
-
-
-# what viewers do ----------------------------------------------------------------
-
-
-class CommentKind(enum.StrEnum):
-    GREETING = "greeting"
-    QUESTION = "question"
-    PROMPT = "prompt"
-    LOTTERY = "lottery"
-    CHATTER = "chatter"
-    TROLL = "troll"
-    FLOOD = "flood"
-
-
-@dataclass(frozen=True, slots=True)
-class Join:
-    """Open a socket; ``resume`` after a dropped connection (reconnect with epoch and seq)."""
-
-    viewer: str
-    name: str
-    resume: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    """Close the socket normally."""
-
-    viewer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Lose the connection without a closing handshake; a resuming ``Join`` follows."""
-
-    viewer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Comment:
-    viewer: str
-    text: str
-    kind: CommentKind
-
-
-@dataclass(frozen=True, slots=True)
-class Like:
-    viewer: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Click:
-    viewer: str
-    product: str
-
-
-@dataclass(frozen=True, slots=True)
-class Buy:
-    """One press of the buy button; ``key`` is fresh per press (idempotency key)."""
-
-    viewer: str
-    sale: str
-    quantity: int
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Waitlist:
-    viewer: str
-    sale: str
-    key: str
-
-
-Action = Join | Leave | Drop | Comment | Like | Click | Buy | Waitlist
-
-
-# trouble ------------------------------------------------------------------------
-
-
-class TroubleKind(enum.StrEnum):
-    DEAD_ROOM = "dead_room"
-    """冷场: viewers drain to a tenth, comments and likes stop."""
-    FLOOD = "flood"
-    """刷屏: every viewer posts short repeats, as fast as the comment limits allow."""
-    STAMPEDE = "stampede"
-    """抢购: every viewer presses buy on the open sale within one second."""
-    DROP = "drop"
-    """断线: 40% of the viewers lose their connection and come back within seconds."""
-
-
-DEFAULT_TROUBLE_S: Final = {
-    TroubleKind.DEAD_ROOM: 30.0,
-    TroubleKind.FLOOD: 10.0,
-    TroubleKind.STAMPEDE: 5.0,
-    TroubleKind.DROP: 1.0,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Trouble:
-    kind: TroubleKind
-    at_s: float
-    """Seconds after the first step."""
-    duration_s: float
-
-
-def parse_troubles(text: str) -> tuple[Trouble, ...]:
-    """``"dead_room@60,flood@120:15"``: KIND@SECONDS[:DURATION], comma-separated."""
-    troubles = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        kind, _, when = item.partition("@")
-        at, _, length = when.partition(":")
-        try:
-            trouble_kind = TroubleKind(kind.strip())
-            at_s = float(at)
-            duration_s = float(length) if length else DEFAULT_TROUBLE_S[trouble_kind]
-        except ValueError:
-            known = ", ".join(k.value for k in TroubleKind)
-            raise ValueError(f"expected KIND@SECONDS[:DURATION] ({known}), got {item!r}") from None
-        if at_s < 0 or duration_s <= 0:
-            raise ValueError(f"times must be positive, got {item!r}")
-        troubles.append(Trouble(trouble_kind, at_s, duration_s))
-    return tuple(sorted(troubles, key=lambda trouble: trouble.at_s))
-
-
-# the crowd ----------------------------------------------------------------------
 
 
 class Persona(enum.StrEnum):
@@ -328,6 +115,9 @@ class AudienceConfig:
     """A longer gap between steps counts as this long (no catch-up avalanche)."""
     troubles: tuple[Trouble, ...] = ()
     id_prefix: str = "sim"
+    """Viewer ids are ``<id_prefix>-00000`` and up."""
+    key_prefix: str = ""
+    """Prepended to buy keys, so two runs with one seed do not replay each other's keys."""
     language: str = ""
     """``zh`` or ``en``; empty: English when the show's currency is not CNY."""
 
@@ -335,13 +125,38 @@ class AudienceConfig:
 @dataclass(slots=True)
 class _Viewer:
     id: str
-    name: str
+    index: int
     persona: Persona
     appetite: float
+    """Multiplies the buying rate: 0.3 (hard to convince) to 1.7 (impulse buyer)."""
+    name: str = ""
     online: bool = False
+    joined_at: float = 0.0
     back_at: float | None = None
     tried: set[str] = field(default_factory=set)
     comment_times: list[float] = field(default_factory=list)
+
+
+def _chance(rate_per_s: float, dt: float) -> float:
+    """Probability of at least one event of a Poisson process in ``dt`` seconds."""
+    return 1.0 - math.exp(-rate_per_s * dt) if rate_per_s > 0 and dt > 0 else 0.0
+
+
+def buying_rate(sale: SaleView, now: float, on_air: bool, every_s: float) -> float:
+    """Buys per second per interested viewer: rises with the discount, falling stock, the end.
+
+    30% off with full stock and more than a minute left is ``1 / every_s``; the
+    discount weighs as (discount / 0.3) ** 1.5, the share sold up to x3 and the
+    last minute of the countdown up to x4. Sales of a product not on air: x0.3.
+    """
+    left = sale.ends_at - now
+    if not sale.is_open or left <= 0 or every_s <= 0:
+        return 0.0
+    discount = math.pow(sale.discount / 0.3, 1.5)
+    sold = 1.0 - sale.remaining / sale.released if sale.released > 0 else 1.0
+    scarcity = 1.0 + 2.0 * min(1.0, max(0.0, sold))
+    countdown = 1.0 + 3.0 * max(0.0, 1.0 - left / 60.0)
+    return discount * scarcity * countdown * (1.0 if on_air else 0.3) / every_s
 
 
 class Audience:
@@ -350,25 +165,25 @@ class Audience:
     def __init__(
         self, config: AudienceConfig, rng: random.Random, catalog: Catalog | None = None
     ) -> None:
-        from ._crowd_text import viewer_name
-
         self.config = config
         self.rng = rng
         self.catalog = catalog or Catalog()
-        self.viewers = [self._new_viewer(index, viewer_name) for index in range(config.viewers)]
+        self.viewers = [self._new_viewer(index) for index in range(config.viewers)]
         self._by_id = {viewer.id: viewer for viewer in self.viewers}
-        self._pending = list(config.troubles)
+        self._pending = sorted(config.troubles, key=lambda trouble: trouble.at_s)
         self._active: dict[TroubleKind, float] = {}
+        self._dropped_for = -1.0
         self._queue: list[tuple[float, int, Action]] = []
         self._sequence = 0
         self._started: float | None = None
         self._last = 0.0
-        self._seen: dict[str, Any] = {}
+        self._segment = -1
+        self._prompt: tuple[str, float] = ("", 0.0)
+        self._lottery: tuple[str, float] = ("", 0.0)
         self._sale_opened: dict[str, float] = {}
 
-    def _new_viewer(self, index: int, namer: Any) -> _Viewer:
-        draw = self.rng.random()
-        config = self.config
+    def _new_viewer(self, index: int) -> _Viewer:
+        config, draw = self.config, self.rng.random()
         persona = Persona.LURKER
         for share, kind in (
             (config.troll_share, Persona.TROLL),
@@ -380,23 +195,24 @@ class Audience:
                 break
             draw -= share
         appetite = self.rng.uniform(0.3, 1.7)
-        return _Viewer(f"{config.id_prefix}-{index:05d}", namer(self.rng, index), persona, appetite)
+        return _Viewer(f"{config.id_prefix}-{index:05d}", index, persona, appetite)
+
+    # the shell's interface ----------------------------------------------------------
 
     @property
     def online(self) -> int:
+        """Viewers the simulator has joined and not yet made leave or drop."""
         return sum(viewer.online for viewer in self.viewers)
 
     def is_active(self, kind: TroubleKind, now: float) -> bool:
         return self._active.get(kind, -math.inf) > now
 
     def inject(self, kind: TroubleKind, now: float, duration_s: float | None = None) -> None:
-        """Start trouble now (on demand); it lasts ``duration_s`` (default per kind)."""
+        """Start trouble at ``now`` (on demand); it lasts ``duration_s`` (default per kind)."""
         self._active[kind] = now + (duration_s or DEFAULT_TROUBLE_S[kind])
 
     def step(self, now: float, state: PublicState) -> list[Action]:
         """What the crowd does between the previous step and ``now``."""
-        from ._crowd_step import run_step
-
         if self._started is None:
             self._started = self._last = now
         elapsed = now - self._started
@@ -405,17 +221,218 @@ class Audience:
             self.inject(trouble.kind, now, trouble.duration_s)
         dt = min(max(0.0, now - self._last), self.config.max_step_s)
         self._last = now
-        return run_step(self, now, elapsed, dt, state)
+        english = self.config.language == "en" or (
+            not self.config.language and state.currency != "CNY"
+        )
+        self._observe(now, state)
+        actions = self._departures(now, dt, elapsed, state)
+        actions += self._arrivals(now, dt, elapsed, state, english)
+        actions += self._due(now, state, english)
+        for viewer in self.viewers:
+            if viewer.online and viewer.joined_at < now:
+                actions += self._act(viewer, now, dt, state, english)
+        return actions
 
-    def schedule(self, at: float, action: Action) -> None:
+    # who is there ------------------------------------------------------------------
+
+    def _target(self, now: float, elapsed: float, state: PublicState) -> float:
+        """How many viewers should be online now."""
+        ramp_s = self.config.ramp_s
+        ramp = min(1.0, elapsed / ramp_s) if ramp_s > 0 else 1.0
+        level = 0.2 if state.phase == "ended" else 0.6 if state.kind in SLOW_KINDS else 0.8
+        surges = (1 - (now - at) / SURGE_S for at in self._sale_opened.values())
+        level += 0.2 * max((surge for surge in surges if 0 < surge <= 1), default=0.0)
+        if self.is_active(TroubleKind.DEAD_ROOM, now):
+            level = 0.1
+        return self.config.viewers * ramp * min(1.0, level)
+
+    def _count(self, amount: float) -> int:
+        """``amount`` rounded up or down at random, so small rates still happen on average."""
+        whole = math.floor(amount)
+        return whole + (self.rng.random() < amount - whole)
+
+    def _departures(
+        self, now: float, dt: float, elapsed: float, state: PublicState
+    ) -> list[Action]:
+        online = [viewer for viewer in self.viewers if viewer.online]
+        drain_s = 5.0 if self.is_active(TroubleKind.DEAD_ROOM, now) else 20.0
+        excess = len(online) - self._target(now, elapsed, state)
+        leaving = self._count(max(0.0, excess) * min(1.0, dt / drain_s))
+        leaving += self._count(len(online) * _chance(1 / self.config.watch_s, dt))
+        chosen = self.rng.sample(online, min(len(online), leaving))
+        actions: list[Action] = []
+        for viewer in sorted(chosen, key=lambda viewer: viewer.index):
+            viewer.online = False
+            actions.append(Leave(viewer.id))
+        end = self._active.get(TroubleKind.DROP, -1.0)
+        if end > now and end != self._dropped_for:
+            self._dropped_for = end
+            still = [viewer for viewer in online if viewer.online]
+            for viewer in sorted(self.rng.sample(still, round(0.4 * len(still))), key=_index):
+                viewer.online, viewer.back_at = False, now + self.rng.uniform(1.0, 6.0)
+                actions.append(Drop(viewer.id))
+        return actions
+
+    def _arrivals(
+        self, now: float, dt: float, elapsed: float, state: PublicState, english: bool
+    ) -> list[Action]:
+        actions: list[Action] = []
+        for viewer in self.viewers:
+            if viewer.back_at is not None and viewer.back_at <= now:
+                viewer.back_at, viewer.online, viewer.joined_at = None, True, now
+                actions.append(Join(viewer.id, viewer.name, resume=True))
+        away = [v for v in self.viewers if not v.online and v.back_at is None]
+        present = len(self.viewers) - len(away)
+        gap = self._target(now, elapsed, state) - present
+        joining = self._count(max(0.0, gap) * min(1.0, dt / 3.0))
+        for viewer in sorted(self.rng.sample(away, min(len(away), joining)), key=_index):
+            viewer.name = viewer.name or viewer_name(self.rng, viewer.index, english)
+            viewer.online, viewer.joined_at = True, now
+            actions.append(Join(viewer.id, viewer.name))
+            greet = 0.6 if viewer.persona is Persona.CHATTER else 0.3
+            if self.rng.random() < greet:
+                text = comment_text(self.rng, CommentKind.GREETING, english)
+                self._schedule(
+                    now + self.rng.uniform(1.0, 6.0), Comment(viewer.id, text, CommentKind.GREETING)
+                )
+        return actions
+
+    # what happens on air -------------------------------------------------------------
+
+    def _schedule(self, at: float, action: Action) -> None:
         self._sequence += 1
-        self._queue.append((at, self._sequence, action))
+        heapq.heappush(self._queue, (at, self._sequence, action))
 
-    def due(self, now: float) -> list[Action]:
+    def _observe(self, now: float, state: PublicState) -> None:
+        """Schedule the crowd's answers to what just changed on air."""
+        online = [viewer for viewer in self.viewers if viewer.online]
+        if state.segment != self._segment:
+            self._segment = state.segment
+            if state.kind == "product" and state.product:
+                self._crowd_clicks(online, now, state.product, 0.3, 15.0)
+        prompt = (state.prompt_keyword, state.prompt_ends_at)
+        if state.prompt_keyword and state.prompt_ends_at > now and prompt != self._prompt:
+            self._prompt = prompt
+            self._burst(online, now, state.prompt_keyword, CommentKind.PROMPT, state.prompt_ends_at)
+        lottery = (state.lottery_keyword, state.lottery_ends_at)
+        if state.lottery_keyword and state.lottery_ends_at > now and lottery != self._lottery:
+            self._lottery = lottery
+            self._burst(
+                online, now, state.lottery_keyword, CommentKind.LOTTERY, state.lottery_ends_at
+            )
+        for sale in state.sales:
+            if sale.is_open and sale.id not in self._sale_opened:
+                self._sale_opened[sale.id] = now
+                self._crowd_clicks(online, now, sale.product, 0.4, 8.0)
+
+    def _crowd_clicks(
+        self, online: list[_Viewer], now: float, product: str, share: float, within_s: float
+    ) -> None:
+        for viewer in online:
+            if self.rng.random() < share:
+                self._schedule(now + self.rng.uniform(0.5, within_s), Click(viewer.id, product))
+
+    def _burst(
+        self, online: list[_Viewer], now: float, keyword: str, kind: CommentKind, ends_at: float
+    ) -> None:
+        """扣1: most viewers answer within seconds, chatty ones twice."""
+        share = {Persona.CHATTER: 0.85, Persona.TROLL: 0.3}
+        for viewer in online:
+            if self.rng.random() < share.get(viewer.persona, 0.55):
+                times = 2 if viewer.persona is Persona.CHATTER else 1
+                for _ in range(times):
+                    at = min(ends_at - 0.2, now + 0.3 + self.rng.expovariate(1 / 2.5))
+                    self._schedule(at, Comment(viewer.id, keyword, kind))
+
+    def _due(self, now: float, state: PublicState, english: bool) -> list[Action]:
         """Scheduled actions whose time has come, of viewers still online, in time order."""
-        ready = sorted(item for item in self._queue if item[0] <= now)
-        self._queue = [item for item in self._queue if item[0] > now]
-        return [action for _, _, action in ready if self._by_id[action.viewer].online]
+        actions: list[Action] = []
+        while self._queue and self._queue[0][0] <= now:
+            _, _, action = heapq.heappop(self._queue)
+            viewer = self._by_id[action.viewer]
+            if not viewer.online:
+                continue
+            if isinstance(action, Comment):
+                if action.kind in (CommentKind.PROMPT, CommentKind.LOTTERY):
+                    text = comment_text(self.rng, action.kind, english, keyword=action.text)
+                    action = Comment(viewer.id, text, action.kind)
+                if not self._may_comment(viewer, now):
+                    continue
+            actions.append(action)
+        return actions
 
-    def viewer(self, viewer_id: str) -> _Viewer:
-        return self._by_id[viewer_id]
+    def _may_comment(self, viewer: _Viewer, now: float) -> bool:
+        """Within the viewer's budget per minute, and the room is not dead."""
+        if self.is_active(TroubleKind.DEAD_ROOM, now):
+            return False
+        viewer.comment_times = [at for at in viewer.comment_times if now - at < 60.0]
+        if len(viewer.comment_times) >= self.config.comments_per_minute:
+            return False
+        viewer.comment_times.append(now)
+        return True
+
+    def _act(
+        self, viewer: _Viewer, now: float, dt: float, state: PublicState, english: bool
+    ) -> list[Action]:
+        actions: list[Action] = []
+        flood = self.is_active(TroubleKind.FLOOD, now)
+        rate = COMMENTS_PER_S[viewer.persona] + (0.25 if flood else 0.0)
+        if self.rng.random() < _chance(rate, dt) and self._may_comment(viewer, now):
+            kind = self._comment_kind(viewer, flood)
+            product = state.product or ""
+            text = comment_text(
+                self.rng,
+                kind,
+                english,
+                faq=self.catalog.questions.get(product, ()),
+                product=self.catalog.names.get(product, ""),
+            )
+            actions.append(Comment(viewer.id, text, kind))
+        likes_rate = 1 / self.config.likes_every_s
+        if not self.is_active(TroubleKind.DEAD_ROOM, now) and self.rng.random() < _chance(
+            likes_rate, dt
+        ):
+            actions.append(Like(viewer.id, self.rng.randint(1, 10)))
+        for sale in state.sales:
+            actions += self._shop(viewer, sale, now, dt, state)
+        return actions
+
+    def _comment_kind(self, viewer: _Viewer, flood: bool) -> CommentKind:
+        draw = self.rng.random()
+        if flood and draw < 0.8:
+            return CommentKind.FLOOD
+        if viewer.persona is Persona.TROLL:
+            return CommentKind.TROLL if draw < 0.7 else CommentKind.CHATTER
+        question = {Persona.ASKER: 0.6, Persona.CHATTER: 0.15}.get(viewer.persona, 0.4)
+        return CommentKind.QUESTION if self.rng.random() < question else CommentKind.CHATTER
+
+    def _shop(
+        self, viewer: _Viewer, sale: SaleView, now: float, dt: float, state: PublicState
+    ) -> list[Action]:
+        if not sale.is_open or sale.id in viewer.tried:
+            return []
+        if self.is_active(TroubleKind.STAMPEDE, now):
+            viewer.tried.add(sale.id)
+            self._schedule(now + self.rng.uniform(0.0, 1.0), self._press(viewer, sale))
+            return []
+        on_air = sale.product == state.product
+        rate = buying_rate(sale, now, on_air, self.config.buy_every_s) * viewer.appetite
+        if self.rng.random() >= _chance(rate, dt):
+            return []
+        viewer.tried.add(sale.id)
+        if not sale.is_sold_out:
+            return [self._press(viewer, sale)]
+        if self.rng.random() < 0.4:
+            return [Waitlist(viewer.id, sale.id, self._key(viewer))]
+        return []
+
+    def _press(self, viewer: _Viewer, sale: SaleView) -> Buy:
+        quantity = 2 if sale.limit >= 2 and self.rng.random() < 0.2 else 1
+        return Buy(viewer.id, sale.id, quantity, self._key(viewer))
+
+    def _key(self, viewer: _Viewer) -> str:
+        return f"{self.config.key_prefix}{viewer.id}-{self.rng.getrandbits(48):012x}"[-64:]
+
+
+def _index(viewer: _Viewer) -> int:
+    return viewer.index

@@ -135,9 +135,16 @@ class Outbox:
             item = {**item, "count": 1}
             self._folds[(mask, fold)] = item
         if len(self._chat) >= self.max_chat:
-            del self._chat[0]
-            self._chat_dropped += 1
+            _, dropped = self._chat.pop(0)
+            self._chat_dropped += dropped.get("count", 1)
+            self._unfold(dropped)
         self._chat.append((mask, item))
+
+    def _unfold(self, dropped: dict[str, Any]) -> None:
+        """A dropped folded item takes its fold with it: later repeats start a new item."""
+        for key, item in list(self._folds.items()):
+            if item is dropped:
+                del self._folds[key]
 
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self._state[key] = (mask, value)
