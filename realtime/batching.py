@@ -185,26 +185,43 @@ class Outbox:
 
 
 def build_frame(delivery: Delivery, audience: int, chat_cap: int | None) -> dict[str, Any] | None:
-    """The ``batch`` frame for one audience, or ``None`` when it would be empty.
+    """The ``batch`` frame of one delivery for one audience; see :func:`build_merged_frame`."""
+    return build_merged_frame([delivery], audience, chat_cap)
 
-    ``chat_cap`` limits chat items per frame (the newest are kept); a capped
-    frame says ``"sampled": true`` and how many items the tick carried.
+
+def build_merged_frame(
+    deliveries: list[Delivery], audience: int, chat_cap: int | None
+) -> dict[str, Any] | None:
+    """One ``batch`` frame for one audience from deliveries in bus order, or ``None`` when
+    it would be empty.
+
+    Events keep their order and numbers; chat is appended in order; state keeps the
+    last value of each key. ``chat_cap`` limits chat items per frame (the newest are
+    kept); a capped frame says ``"sampled": true`` and how many items it stood for.
     """
-    batch = delivery.batch
-    events = [
-        {**body, "seq": delivery.first_seq + index}
-        for index, (mask, body) in enumerate(batch.events)
-        if mask & audience
-    ]
-    chat = [body for mask, body in batch.chat if mask & audience]
-    state = {key: value for mask, key, value in batch.state if mask & audience}
+    events: list[dict[str, Any]] = []
+    chat: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+    dropped = 0
+    for delivery in deliveries:
+        batch = delivery.batch
+        first = delivery.first_seq
+        events += [
+            {**body, "seq": first + index}
+            for index, (mask, body) in enumerate(batch.events)
+            if mask & audience
+        ]
+        chat += [body for mask, body in batch.chat if mask & audience]
+        dropped += batch.chat_dropped
+        state.update((key, value) for mask, key, value in batch.state if mask & audience)
     if not (events or chat or state):
         return None
-    frame: dict[str, Any] = {"t": "batch", "seq": delivery.high_water, "ts": batch.sent_at_ms}
+    last = deliveries[-1]
+    frame: dict[str, Any] = {"t": "batch", "seq": last.high_water, "ts": last.batch.sent_at_ms}
     if events:
         frame["ev"] = events
     if chat:
-        total = len(chat) + batch.chat_dropped
+        total = len(chat) + dropped
         if chat_cap is not None and len(chat) > chat_cap:
             chat = chat[len(chat) - chat_cap :]
         frame["chat"] = chat

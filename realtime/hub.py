@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .batching import Delivery, Outbox, build_frame
+from .batching import Delivery, Outbox, build_merged_frame
 from .brokers import Broker
 from .connection import Connection
 from .errors import BrokerError
@@ -155,6 +155,10 @@ class Hub:
         self.accepting = False
         with contextlib.suppress(BrokerError):
             await self._tick_once()
+        for room in self.rooms.values():
+            if room.frames_handle is not None:
+                room.frames_handle.cancel()
+            self._send_frames(room)
         connections = [conn for room in self.rooms.values() for conn in room.connections()]
         for conn in connections:
             conn.close_soon(CLOSE_GOING_AWAY)
@@ -273,16 +277,39 @@ class Hub:
         for user, item in delivery.batch.direct:
             for conn in room.by_user.get(user, ()):
                 conn.push({"t": FRAME_DIRECT, **item})
+        room.pending.append(delivery)
+        self._schedule_frames(room)
+
+    def _schedule_frames(self, room: LocalRoom) -> None:
+        """Send the room's pending deliveries now if the last frames went out a tick ago or
+        more, else at that tick: at most one frame per audience per tick, however many
+        nodes publish to the room (leading edge, so a quiet room pays no delay)."""
+        if room.frames_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        due = room.frames_at + self.settings.tick_s
+        if loop.time() >= due:
+            self._send_frames(room)
+        else:
+            room.frames_handle = loop.call_at(due, self._send_frames, room)
+
+    def _send_frames(self, room: LocalRoom) -> None:
+        room.frames_handle = None
+        deliveries, room.pending = room.pending, []
+        if not deliveries:
+            return
+        room.frames_at = asyncio.get_running_loop().time()
+        high_water = deliveries[-1].high_water
         for audience, sockets in room.sockets.items():
             if not sockets:
                 continue
             cap = self.settings.viewer_chat_cap if audience is Audience.VIEWER else None
-            frame = build_frame(delivery, audience, cap)
+            frame = build_merged_frame(deliveries, audience, cap)
             if frame is None:
                 continue
             shared = SharedFrame(frame)
             for conn in list(sockets):
-                conn.offer(shared, delivery.high_water)
+                conn.offer(shared, high_water)
             self.counters["frames_offered"] += len(sockets)
 
     async def _catch_up(self, room: LocalRoom) -> None:
@@ -369,6 +396,8 @@ class Hub:
         for name, room in list(self.rooms.items()):
             if room.is_empty() and room.empty_since is not None:
                 if time.monotonic() - room.empty_since > self.settings.room_linger_s:
+                    if room.frames_handle is not None:
+                        room.frames_handle.cancel()
                     del self.rooms[name]
                     self._room_locks.pop(name, None)
                     await self.broker.unsubscribe(name)

@@ -177,7 +177,12 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             ),
             "target": Field(int, required=False, low=0, high=999),
             "seconds": Field(int, required=False, low=1, high=3600),
+            "confirm": Field(bool, required=False),
         },
+    ),
+    "checklist": MessageSpec(
+        Action.RUN_SCRIPT,
+        {"item": Field(str, low=1, high=32), "done": Field(bool)},
     ),
 }
 

@@ -92,6 +92,9 @@ class LocalRoom:
         self.peak = 0
         self.presence: dict[str, Any] = {}
         self.versions: dict[str, int] = {}
+        self.pending: list[Delivery] = []
+        self.frames_at = 0.0
+        self.frames_handle: asyncio.TimerHandle | None = None
         self.empty_since: float | None = None
 
     def emit_event(self, mask: int, event: dict[str, Any]) -> None:
