@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .show.model import Show
 
-__all__ = ["Catalog", "PublicState", "SaleView", "is_rehearsal_room", "public_state"]
+__all__ = [
+    "Catalog",
+    "PublicState",
+    "SaleView",
+    "buying_rate",
+    "is_rehearsal_room",
+    "public_state",
+]
+
+
+REHEARSAL_PREFIXES: Final = ("demo", "rehearsal-")
+"""The same rule as the show archive's comparison (``console/_archive_compare.py``)."""
 
 
 def is_rehearsal_room(room: str) -> bool:
-    """Rooms named ``demo`` or ``rehearsal-*`` hold rehearsals, not real shows."""
-    return room == "demo" or room.startswith("rehearsal-")
+    """Rooms named ``demo*`` or ``rehearsal-*`` hold rehearsals, not real shows."""
+    return room.startswith(REHEARSAL_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +123,20 @@ class Catalog:
             {pid: product.name for pid, product in show.products.items()},
             {pid: tuple(f.question for f in product.faq) for pid, product in show.products.items()},
         )
+
+
+def buying_rate(sale: SaleView, now: float, on_air: bool, every_s: float) -> float:
+    """Buys per second per interested viewer: rises with the discount, falling stock, the end.
+
+    30% off with full stock and more than a minute left is ``1 / every_s``; the
+    discount weighs as (discount / 0.3) ** 1.5, the share sold up to x3 and the
+    last minute of the countdown up to x4. Sales of a product not on air: x0.3.
+    """
+    left = sale.ends_at - now
+    if not sale.is_open or left <= 0 or every_s <= 0:
+        return 0.0
+    discount = math.pow(sale.discount / 0.3, 1.5)
+    sold = 1.0 - sale.remaining / sale.released if sale.released > 0 else 1.0
+    scarcity = 1.0 + 2.0 * min(1.0, max(0.0, sold))
+    countdown = 1.0 + 3.0 * max(0.0, 1.0 - left / 60.0)
+    return discount * scarcity * countdown * (1.0 if on_air else 0.3) / every_s

@@ -32,6 +32,7 @@ from realtime.outbound import BacklogLimits
 from .api import Api, Services, screen
 from .audit import AuditLog, audit_log_from_url
 from .chatdesk import ChatDesk
+from .checklist import ChecklistDesk
 from .commerce import SalesDesk
 from .commerce.stock import StockStore, stock_store_from_url
 from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, WebhookSender
@@ -41,9 +42,12 @@ from .ingest import IngestApi
 from .metrics_store import metrics_store_from_url
 from .moderation_store import moderation_store_from_url
 from .openapi import OPENAPI
+from .preshow_store import PreshowStore, preshow_store_from_url
+from .reminders import ReminderDispatcher
 from .report_api import ReportApi
 from .room import ShowRoom
 from .show.store import ShowStore, show_store_from_url
+from .warmup import WarmupApi
 
 __all__ = ["create_app"]
 
@@ -81,6 +85,16 @@ def _webhook_sender(settings: Settings, stock: StockStore) -> WebhookSender | No
     return WebhookSender(settings.webhook_url, settings.webhook_secret.encode(), stock, cursors)
 
 
+def _reminder_task(
+    sender: WebhookSender | None, preshow: PreshowStore, shows: ShowStore, settings: Settings
+) -> asyncio.Task[None] | None:
+    """The ``reminder.due`` sender, when the webhook is configured."""
+    if sender is None:
+        return None
+    dispatcher = ReminderDispatcher(sender, preshow, shows, settings.reminder_lead_s)
+    return asyncio.create_task(dispatcher.run(time.time))
+
+
 async def openapi(request: Request) -> Response:
     """The OpenAPI description of the HTTP API."""
     return JSONResponse(OPENAPI)
@@ -105,12 +119,14 @@ def create_app(settings: Settings) -> Starlette:
     stock = stock_store_from_url(settings.redis_url, settings.data_dir / "orders.db")
     metrics = metrics_store_from_url(settings.redis_url)
     moderation = moderation_store_from_url(settings.redis_url, settings.durable_path)
+    preshow = preshow_store_from_url(store_url, settings.durable_path)
 
     def handlers(room: RoomContext) -> ShowRoom:
         desk = SalesDesk(room, stock, audit)
         chat = ChatDesk(room, moderation, audit, metrics, node)
         driver = ShowDriver(room, shows, audit, node, desk)
-        return ShowRoom(room, node, driver, desk, metrics, chat)
+        checklist = ChecklistDesk(room, preshow, shows, audit)
+        return ShowRoom(room, node, driver, desk, metrics, chat, checklist)
 
     hub = Hub(
         broker,
@@ -123,6 +139,7 @@ def create_app(settings: Settings) -> Starlette:
     api = Api(Services(settings, hub, shows, audit, stock, metrics, moderation))
     reports = ReportApi(api)
     ingest = IngestApi(api)
+    warmup = WarmupApi(api, preshow, settings.reminder_lead_s)
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
         for room, path in settings.scripts.items()
@@ -135,17 +152,20 @@ def create_app(settings: Settings) -> Starlette:
         await hub.start()
         sender = _webhook_sender(settings, stock)
         sending = asyncio.create_task(sender.run()) if sender else None
+        reminding = _reminder_task(sender, preshow, shows, settings)
         try:
             yield
         finally:
-            if sending is not None and sender is not None:
-                sending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sending
+            for task in (reminding, sending):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if sender is not None:
                 await sender.close()
                 await sender.cursors.close()
             await hub.stop()
-            for store in (shows, audit, stock, metrics, moderation):
+            for store in (shows, audit, stock, metrics, moderation, preshow):
                 await store.close()
 
     app = Starlette(
@@ -161,6 +181,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/orders", api.get_orders),
             Route("/api/rooms/{room}/moderation", api.moderation, methods=["GET", "PUT"]),
             Route("/api/rooms/{room}/ingest", ingest.ingest, methods=["POST"]),
+            Route("/api/rooms/{room}/reminders", warmup.reminders, methods=["GET", "POST"]),
+            Route("/warmup/{room}", warmup.page),
             Route("/api/rooms/{room}/ingest-key", ingest.key),
             Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
             Route("/api/rooms/{room}/report", reports.report),

@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         "in a rehearsal room of a running node: joins and leaves, comments, likes, clicks, "
         "buys, injected trouble. Shows connected viewers, frames/s, comments, orders and "
         "frame latency; stops after --duration. Rehearsals place real orders, so only rooms "
-        "named 'demo' or 'rehearsal-*' are driven unless --any-room is given.",
+        "named 'demo*' or 'rehearsal-*' are driven unless --any-room is given.",
     )
     rehearse.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8000")
     rehearse.add_argument("--room", required=True, help="the rehearsal room (rehearsal-NAME)")
@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the room's show script, read locally for the viewers' product questions",
     )
     rehearse.add_argument(
-        "--any-room", action="store_true", help="allow a room not named demo or rehearsal-*"
+        "--any-room", action="store_true", help="allow a room not named demo* or rehearsal-*"
     )
 
     check = commands.add_parser(
@@ -175,7 +175,27 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="user id")
     token.add_argument("--name", default="", help="display name")
     token.add_argument("--ttl", type=float, default=12 * 3600, help="seconds (default 12 h)")
+    _add_archive(commands)
     return parser
+
+
+def _add_archive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    archive = commands.add_parser(
+        "archive",
+        help="export a room's show to an archive file, or import one",
+        description="Move one room's show (script, state, audit log, sales, orders, metrics, "
+        "report) between the stores and a livecon-archive file (docs/ARCHIVE.md). Works on "
+        "the stores directly; no server needs to run.",
+    )
+    actions = archive.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = actions.add_parser("export", help="write ROOM's show to --out FILE")
+    _add_common(export)
+    export.add_argument("room", metavar="ROOM")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE", help="archive to write")
+    load = actions.add_parser("import", help="load an archive FILE into a room with no show yet")
+    _add_common(load)
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.add_argument("--room", default="", help="room to import into (default: the archived one)")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -329,6 +349,20 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _archive(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .archive import ArchiveError, run_archive_command
+
+    try:
+        message = asyncio.run(run_archive_command(args.action, vars(args), time.time()))
+    except (ArchiveError, OSError) as exc:
+        print(f"livecon archive {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(message)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -337,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rehearse": _rehearse,
         "token": _token,
         "check": _check,
+        "archive": _archive,
     }
     return commands[args.command](args)
 

@@ -4,7 +4,8 @@ Secrets (the token signing key, the admin key) come from ``LIVECON_SECRET``
 and ``LIVECON_ADMIN_KEY``; when unset in embedded mode they are generated once
 and kept in the data directory with mode 0600. The order webhook is
 ``LIVECON_WEBHOOK_URL`` signed with ``LIVECON_WEBHOOK_SECRET`` (required with a
-URL). Secrets are never logged.
+URL); viewers' reminders go out through it ``LIVECON_REMINDER_LEAD_S`` seconds
+(default 600) before a show's start. Secrets are never logged.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class Settings:
     webhook_secret: str = field(
         default_factory=lambda: os.environ.get("LIVECON_WEBHOOK_SECRET", "")
     )
+    reminder_lead_s: float = field(
+        default_factory=lambda: float(os.environ.get("LIVECON_REMINDER_LEAD_S", "600"))
+    )
+    """How long before a show's ``starts_at`` the ``reminder.due`` webhook goes out."""
 
     def __post_init__(self) -> None:
         embedded = not self.redis_url

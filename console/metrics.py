@@ -102,6 +102,7 @@ def derive(
         "conversion": _ratio(uniques.get("buyers", 0), viewers),
         "gpm": gmv * 1000 // views if views else 0,
         "funnel": {"views": views, "clicks": counters.get("clicks", 0), "orders": orders},
+        "reminders": counters.get("reminders", 0),
     }
     if targets:
         actual = {"gmv": gmv, "orders": orders, "peak_online": peak}

@@ -223,6 +223,37 @@ OPENAPI: Final[dict[str, Any]] = {
                 "responses": _answers(400, 401),
             }
         },
+        "/api/rooms/{room}/reminders": {
+            "post": {
+                "summary": "a viewer's remind-me for the room's show (warm-up page, no auth)",
+                "security": [],
+                "parameters": [_ROOM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "viewer": {"type": "string", "maxLength": 64},
+                                    "name": {"type": "string", "maxLength": 64},
+                                    "contact": {"type": "string", "maxLength": 128},
+                                    "consent": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**_answers(400, 404, 413, 429), "201": _JSON_OK},
+            },
+            "get": {
+                "summary": "the room's reminders",
+                "security": _ADMIN,
+                "parameters": [_ROOM, _format("json", "csv", "ics")],
+                "responses": _answers(400, 401, 404),
+            },
+        },
         "/api/rooms/{room}/ingest-key": {
             "get": {
                 "summary": "the room's ingest key",

@@ -12,7 +12,9 @@ from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["SCREENS", "chart", "render_report", "render_screen"]
+from .show import Show
+
+__all__ = ["SCREENS", "chart", "render_report", "render_screen", "render_warmup"]
 
 SCREENS: Final = ("prompter", "dashboard", "widget")
 
@@ -74,3 +76,17 @@ def render_screen(name: str, room: str) -> str:
     if name not in SCREENS:
         raise ValueError(f"no screen {name!r}")
     return _ENV.get_template(f"{name}.html").render(room=room)
+
+
+def render_warmup(room: str, show: Show) -> str:
+    """The public warm-up page (预热) of ``show``; every script text is escaped."""
+    zone = dt.timezone(dt.timedelta(seconds=show.utc_offset_s))
+    starts = dt.datetime.fromtimestamp(show.starts_at, zone)
+    return _ENV.get_template("warmup.html").render(
+        room=room,
+        show=show,
+        products=list(show.products.values()),
+        starts_text=starts.strftime("%Y-%m-%d %H:%M") + f" (UTC{starts.strftime('%z')[:3]}:"
+        f"{starts.strftime('%z')[3:]})",
+        starts_at_ms=int(show.starts_at * 1000),
+    )

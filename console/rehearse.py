@@ -8,7 +8,7 @@ server stamps (``batch.ts``) against the local clock give the latency figures;
 acks give the buy outcomes. Everything is bounded: connects time out, the run
 ends after ``duration_s``, and closing waits at most a few seconds.
 
-Rehearsals create real orders, so only rehearsal rooms (``demo``,
+Rehearsals create real orders, so only rehearsal rooms (``demo*``,
 ``rehearsal-*``) are driven unless the caller insists (docs/REHEARSAL.md).
 """
 
@@ -44,6 +44,7 @@ from .simulator import (
     Join,
     Leave,
     Like,
+    TroubleKind,
     Waitlist,
     is_rehearsal_room,
     parse_troubles,
@@ -100,12 +101,16 @@ class _Link:
         self.state: dict[str, Any] = {}
         self.pending: dict[int, tuple[str, float]] = {}
         self.next_id = 0
+        self.wanted = False
+        """Whether the simulator has this viewer online (a leave may overtake a connect)."""
 
     @property
     def is_open(self) -> bool:
         return self.socket is not None and self.reader is not None and not self.reader.done()
 
     async def open(self, resume: bool) -> None:
+        if self.is_open:
+            await self.close()
         token = await self.crowd.tokens(self.user, self.name)
         url = f"{self.crowd.ws_base}/ws?token={token}"
         if resume and self.epoch:
@@ -219,6 +224,7 @@ class Crowd:
     async def perform(self, action: Action) -> None:
         if isinstance(action, Join):
             link = self.links.setdefault(action.viewer, _Link(self, action.viewer, action.name))
+            link.wanted = True
             task = asyncio.create_task(self._open(link, action.resume))
             self._opening.add(task)
             task.add_done_callback(self._opening.discard)
@@ -228,6 +234,7 @@ class Crowd:
             return
         link = link_or_none
         if isinstance(action, Leave):
+            link.wanted = False
             await link.close()
         elif isinstance(action, Drop):
             link.drop()
@@ -245,8 +252,11 @@ class Crowd:
     async def _open(self, link: _Link, resume: bool) -> None:
         try:
             await link.open(resume)
-        except (OSError, TimeoutError, websockets.WebSocketException, ConnectionError, ValueError):
+        except (OSError, TimeoutError, websockets.WebSocketException, httpx.HTTPError, ValueError):
             self.stats.connect_failures += 1
+            return
+        if not link.wanted:
+            await link.close()
 
     async def close(self) -> None:
         for task in list(self._opening):
@@ -317,6 +327,8 @@ async def drive(
     loop = asyncio.get_running_loop()
     interactive = out.isatty()
     stop = stop or asyncio.Event()
+    if interactive and sys.stdin.isatty():
+        loop.add_reader(sys.stdin.fileno(), _read_trouble, crowd, out)
     started = shown_at = loop.time()
     frames_then = 0
     while not stop.is_set() and (not duration_s or loop.time() < started + duration_s):
@@ -333,6 +345,17 @@ async def drive(
             await asyncio.wait_for(stop.wait(), step_s)
     if interactive:
         out.write("\n")
+        if sys.stdin.isatty():
+            loop.remove_reader(sys.stdin.fileno())
+
+
+def _read_trouble(crowd: Crowd, out: TextIO) -> None:
+    """On a terminal, a line naming a trouble kind (or its first letter) injects it now."""
+    typed = sys.stdin.readline().strip().lower()
+    for kind in TroubleKind:
+        if typed and (typed == kind.value or typed == kind.value[0]):
+            crowd.audience.inject(kind, time.time())
+            out.write(f"\n>> {kind.value} injected\n")
 
 
 def summary_line(crowd: Crowd) -> str:
@@ -346,6 +369,7 @@ def summary_line(crowd: Crowd) -> str:
         f"likes={stats.sent['like']} clicks={stats.sent['click']} buys={stats.sent['buy']} "
         f"orders={stats.outcomes['accepted']} outcomes[{outcomes}] errors[{errors}] "
         f"connect_failures={stats.connect_failures} "
+        f"closes[{' '.join(f'{code}={n}' for code, n in sorted(stats.closed.items()))}] "
         f"latency_p50_ms={p50 if p50 is None else round(p50, 1)} "
         f"latency_p95_ms={p95 if p95 is None else round(p95, 1)}"
     )
@@ -356,7 +380,7 @@ async def run_rehearsal(options: RehearsalOptions, out: TextIO = sys.stdout) -> 
     if not (options.any_room or is_rehearsal_room(options.room)):
         print(
             f"livecon rehearse: room {options.room!r} is not a rehearsal room; rehearsals place "
-            "real orders. Use 'demo' or 'rehearsal-*', or pass --any-room.",
+            "real orders. Use 'demo*' or 'rehearsal-*', or pass --any-room.",
             file=sys.stderr,
         )
         return 2

@@ -281,6 +281,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "comments": live["comments"],
         "likes": live["likes"],
         "clicks": live["clicks"],
+        "reminders": live.get("reminders", 0),
         "interaction_rate": live["interaction_rate"],
         "conversion": round(commerce["buyers"] / viewers, 4) if viewers else 0.0,
         "gpm": commerce["gmv"] * 1000 // views if views else 0,

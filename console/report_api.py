@@ -3,17 +3,117 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from realtime.tokens import validate_room
+
+from ._archive_compare import MAX_COMPARED, comparison_table, is_rehearsal
 from .api import CSP, Api, csv_response, error_response
+from .audit import AuditLog
+from .commerce.stock import Order, StockStore
+from .metrics_store import MetricsStore
 from .pages import render_report
 from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from .show import load_show
+from .show.store import ShowStore
 
-__all__ = ["ReportApi"]
+__all__ = ["ReportApi", "ReportStores", "build_room_report", "room_orders"]
+
+MAX_AUDIT_ENTRIES = 1_000_000
+
+
+class ReportStores(Protocol):
+    """The stores a report reads (:class:`~console.api.Services` is one)."""
+
+    @property
+    def shows(self) -> ShowStore: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def stock(self) -> StockStore: ...
+    @property
+    def metrics(self) -> MetricsStore: ...
+
+
+async def room_orders(stock: StockStore, room: str) -> list[Order]:
+    """Every order of the room: sales in creation order, each in log order."""
+    orders: list[Order] = []
+    for sale in await stock.sales(room):
+        after = 0
+        while batch := await stock.orders(sale.id, after, 1000):
+            orders += batch
+            after += len(batch)
+    return orders
+
+
+async def report_inputs(stores: ReportStores, room: str, now: float) -> ReportInputs:
+    """What :func:`~console.report.build_report` needs, read from the stores."""
+    stored = await stores.shows.load(room)
+    show = load_show(stored.script, stored.file)[0] if stored else None
+    counters, uniques = await stores.metrics.read(room)
+    peak = max((v for k, v in counters.items() if k.endswith(":online")), default=0)
+    return ReportInputs(
+        room=room,
+        show=show,
+        audit=await stores.audit.entries(room, 0, MAX_AUDIT_ENTRIES),
+        sales=await stores.stock.sales(room),
+        orders=await room_orders(stores.stock, room),
+        counters=counters,
+        uniques=uniques,
+        top_commenters=await stores.metrics.top_commenters(room, 10),
+        peak_online=peak,
+        now=now,
+    )
+
+
+async def build_room_report(stores: ReportStores, room: str, now: float) -> dict[str, Any]:
+    """The room's report as of ``now`` (an unfinished show ends at ``now``)."""
+    return build_report(await report_inputs(stores, room, now))
+
+
+async def _has_show(stores: ReportStores, room: str) -> bool:
+    return await stores.shows.load(room) is not None or bool(await stores.stock.sales(room))
+
+
+def _compared_rooms(text: str) -> list[str]:
+    """The rooms named in ``?compare=`` (``*``: every room with sales); ``ValueError`` if bad."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if len(names) > MAX_COMPARED:
+        raise ValueError(f"compare at most {MAX_COMPARED} rooms")
+    for name in names:
+        if name != "*":
+            validate_room(name)
+    return names
+
+
+async def compare(
+    stores: ReportStores, report: dict[str, Any], names: list[str], rehearsals: bool, now: float
+) -> dict[str, Any]:
+    """The comparison table of ``report`` with the named rooms (``*``: every earlier show)."""
+    room = report["room"]
+    everything = "*" in names
+    candidates = [name for name in names if name != "*"]
+    if everything:
+        candidates += [name for name in await stores.stock.rooms() if name not in candidates]
+    earlier: list[dict[str, Any]] = []
+    left_out: list[tuple[str, str]] = []
+    for name in candidates:
+        if name == room:
+            continue
+        if is_rehearsal(name) and not rehearsals:
+            left_out.append((name, "rehearsal (add rehearsals=1)"))
+        elif not await _has_show(stores, name):
+            left_out.append((name, "no show in this room"))
+        else:
+            other = await build_room_report(stores, name, now)
+            if everything and other["started_at_ms"] >= report["started_at_ms"]:
+                continue
+            earlier.append(other)
+    earlier.sort(key=lambda other: other["started_at_ms"])
+    return comparison_table(report, earlier[-MAX_COMPARED:], left_out)
 
 
 class ReportApi:
@@ -23,32 +123,25 @@ class ReportApi:
         self.api = api
         self.services = api.services
 
-    async def build(self, room: str) -> dict[str, Any]:
-        services = self.services
-        stored = await services.shows.load(room)
-        show = load_show(stored.script, stored.file)[0] if stored else None
-        counters, uniques = await services.metrics.read(room)
-        peak = max((v for k, v in counters.items() if k.endswith(":online")), default=0)
-        inputs = ReportInputs(
-            room=room,
-            show=show,
-            audit=await services.audit.entries(room, 0, 1_000_000),
-            sales=await services.stock.sales(room),
-            orders=await self.api.room_orders(room),
-            counters=counters,
-            uniques=uniques,
-            top_commenters=await services.metrics.top_commenters(room, 10),
-            peak_online=peak,
-            now=time.time(),
-        )
-        return build_report(inputs)
+    async def build(self, room: str, request: Request | None = None) -> dict[str, Any]:
+        """The room's report; with ``?compare=`` in ``request``, its comparison table too."""
+        now = time.time()
+        report = await build_room_report(self.services, room, now)
+        if request is not None and request.query_params.get("compare"):
+            names = _compared_rooms(request.query_params["compare"])
+            rehearsals = request.query_params.get("rehearsals", "") in ("1", "true", "yes")
+            report["comparison"] = await compare(self.services, report, names, rehearsals, now)
+        return report
 
     async def report(self, request: Request) -> Response:
         room = self.api.staff_room(request)
         if isinstance(room, Response):
             return room
         fmt = request.query_params.get("format", "json")
-        report = await self.build(room)
+        try:
+            report = await self.build(room, request)
+        except ValueError as exc:
+            return error_response(400, str(exc))
         if fmt == "csv":
             rows = report_csv_rows(report)
             columns = tuple(dict.fromkeys(key for row in rows for key in row))
@@ -86,5 +179,9 @@ class ReportApi:
             "vtt": f"{base}/chapters.vtt?{auth}",
             "chapters": f"{base}/chapters.json?{auth}",
         }
-        html = render_report(await self.build(room), links)
+        try:
+            report = await self.build(room, request)
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        html = render_report(report, links)
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})

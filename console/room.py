@@ -23,12 +23,13 @@ from realtime.protocol import (
 )
 
 from .chatdesk import ChatDesk
+from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.sale import NeedsConfirmation
 from .driver import ShowDriver
 from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
-from .show.engine import Command, CommandKind, Rejected
+from .show.engine import Command, CommandKind, Phase, Rejected
 
 __all__ = ["ShowRoom"]
 
@@ -44,6 +45,7 @@ class ShowRoom:
         desk: SalesDesk,
         metrics: MetricsStore,
         chat: ChatDesk,
+        checklist: ChecklistDesk | None = None,
     ) -> None:
         self.room = room
         self.node = node
@@ -51,6 +53,7 @@ class ShowRoom:
         self.desk = desk
         self.metrics = metrics
         self.chat = chat
+        self.checklist = checklist
 
     def _new_id(self, prefix: str) -> str:
         return self.chat.new_id(prefix)
@@ -80,6 +83,8 @@ class ShowRoom:
         self.driver.update_audience([who for who, _ in top], comments_per_minute(counters, now))
         await self.desk.on_tick(now)
         await self.driver.on_tick(now)
+        if self.checklist is not None:
+            await self.checklist.publish()
         self.driver.publish_metrics(now, counters, uniques)
         self.driver.publish_prompt(now, counters)
 
@@ -276,17 +281,42 @@ class ShowRoom:
 
     async def _on_script(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         return await self._run_script(
-            session, CommandKind(body["command"]), body.get("target"), body.get("seconds")
+            session,
+            CommandKind(body["command"]),
+            body.get("target"),
+            body.get("seconds"),
+            bool(body.get("confirm")),
         )
 
     async def _run_script(
-        self, session: Session, kind: CommandKind, target: int | None, seconds: int | None
+        self,
+        session: Session,
+        kind: CommandKind,
+        target: int | None,
+        seconds: int | None,
+        confirm: bool = False,
     ) -> dict[str, Any]:
-        command = Command(kind, target=target, seconds=seconds, by=session.claims.user)
-        state = await self.driver.command(
-            command, session.claims.user, session.claims.role.value, time.time()
+        """A script command; ``start`` first passes the pre-show checklist gate."""
+        actor, role, now = session.claims.user, session.claims.role.value, time.time()
+        open_items: list[str] = []
+        if kind is CommandKind.START and self.checklist is not None:
+            await self.driver.refresh()
+            state = self.driver.state
+            if state is not None and state.phase is Phase.NOT_STARTED:
+                open_items = await self.checklist.gate(confirm, actor, role, now)
+        command = Command(kind, target=target, seconds=seconds, by=actor)
+        after = await self.driver.command(command, actor, role, now)
+        if open_items and self.checklist is not None:
+            await self.checklist.record_override(open_items, actor, role, now)
+        return {"phase": after.phase.value, "index": after.index, "version": after.version}
+
+    async def _on_checklist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        if self.checklist is None:
+            raise SaleRejected("this room has no checklist")
+        tick = await self.checklist.tick(
+            body["item"], body["done"], session.claims.user, session.claims.role.value, time.time()
         )
-        return {"phase": state.phase.value, "index": state.index, "version": state.version}
+        return {"item": tick.item, "done": tick.done}
 
     async def _on_sale(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -308,9 +338,9 @@ class ShowRoom:
 
     def _current_sale_id(self) -> str:
         product = self.driver.current_product()
-        view = self.desk.open_sale_for(product) if product else None
+        view = self.desk.active_sale_for(product) if product else None
         if view is None:
-            raise SaleRejected("say which sale (no open sale for the product on air)")
+            raise SaleRejected("say which sale (no open or paused sale for the product on air)")
         return str(view["sale"])
 
     async def _on_stock(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:

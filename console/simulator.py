@@ -13,10 +13,11 @@ show's public state (:class:`PublicState`, what a viewer's socket holds) are
 arguments; every random draw comes from the ``random.Random`` given to the
 constructor. The same seed, config, catalog and sequence of ``step`` calls give
 the same actions. Actions come out in a fixed order: leaves and drops, joins,
-then every viewer's actions in viewer order. The shell performs them; the
-simulator assumes they happened (a refused buy is not retried).
+scheduled reactions (prompt bursts, greetings, clicks, stampede presses) in
+time order, then each viewer's own actions in viewer order. The shell performs
+them; the simulator assumes they happened (a refused buy is not retried).
 
-Rooms named ``demo`` or ``rehearsal-*`` are rehearsal rooms
+Rooms named ``demo*`` or ``rehearsal-*`` are rehearsal rooms
 (:func:`is_rehearsal_room`): reports should mark them and keep them out of
 real figures (docs/REHEARSAL.md).
 """
@@ -46,7 +47,14 @@ from ._sim_actions import (
     Waitlist,
     parse_troubles,
 )
-from ._sim_state import Catalog, PublicState, SaleView, is_rehearsal_room, public_state
+from ._sim_state import (
+    Catalog,
+    PublicState,
+    SaleView,
+    buying_rate,
+    is_rehearsal_room,
+    public_state,
+)
 from ._sim_text import comment_text, viewer_name
 
 __all__ = [
@@ -140,23 +148,6 @@ class _Viewer:
 def _chance(rate_per_s: float, dt: float) -> float:
     """Probability of at least one event of a Poisson process in ``dt`` seconds."""
     return 1.0 - math.exp(-rate_per_s * dt) if rate_per_s > 0 and dt > 0 else 0.0
-
-
-def buying_rate(sale: SaleView, now: float, on_air: bool, every_s: float) -> float:
-    """Buys per second per interested viewer: rises with the discount, falling stock, the end.
-
-    30% off with full stock and more than a minute left is ``1 / every_s``; the
-    discount weighs as (discount / 0.3) ** 1.5, the share sold up to x3 and the
-    last minute of the countdown up to x4. Sales of a product not on air: x0.3.
-    """
-    left = sale.ends_at - now
-    if not sale.is_open or left <= 0 or every_s <= 0:
-        return 0.0
-    discount = math.pow(sale.discount / 0.3, 1.5)
-    sold = 1.0 - sale.remaining / sale.released if sale.released > 0 else 1.0
-    scarcity = 1.0 + 2.0 * min(1.0, max(0.0, sold))
-    countdown = 1.0 + 3.0 * max(0.0, 1.0 - left / 60.0)
-    return discount * scarcity * countdown * (1.0 if on_air else 0.3) / every_s
 
 
 class Audience:
@@ -289,6 +280,8 @@ class Audience:
             viewer.name = viewer.name or viewer_name(self.rng, viewer.index, english)
             viewer.online, viewer.joined_at = True, now
             actions.append(Join(viewer.id, viewer.name))
+            if state.product and self.rng.random() < 0.3:  # what is this they are selling?
+                self._schedule(now + self.rng.uniform(2.0, 15.0), Click(viewer.id, state.product))
             greet = 0.6 if viewer.persona is Persona.CHATTER else 0.3
             if self.rng.random() < greet:
                 text = comment_text(self.rng, CommentKind.GREETING, english)

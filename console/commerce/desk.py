@@ -51,8 +51,8 @@ class SalesDesk:
         self.stock = stock
         self.audit = audit
         self._published: dict[str, dict[str, Any]] = {}
-        self._sold_out_said: set[str] = set()
         self._dirty: set[str] = set()
+        self._room_sales: set[str] = set()
         self._reconciled_at = 0.0
         self._alerted: set[str] = set()
         self._instance = ""
@@ -61,18 +61,37 @@ class SalesDesk:
     # buyers ------------------------------------------------------------------
 
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
+        await self._check_room(sale_id)
         result = await self.stock.buy(sale_id, user, quantity, key, now)
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             self._announce_order(result.order)
+            if result.remaining == 0:
+                self._say_sold_out(sale_id, result.order.product)
         self._mark(sale_id)
         return result
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, key: str, now: float
     ) -> BuyResult:
+        await self._check_room(sale_id)
         result = await self.stock.join_waitlist(sale_id, user, quantity, key, now)
         self._mark(sale_id)
         return result
+
+    async def _check_room(self, sale_id: str) -> None:
+        """A buyer may only buy in the sales of the room of its token."""
+        if sale_id in self._room_sales:
+            return
+        sale = await self.stock.get_sale(sale_id)
+        if sale is None or sale.room != self.room.name:
+            raise SaleRejected(f"no sale {sale_id!r} in this room")
+        self._room_sales.add(sale_id)
+
+    def _say_sold_out(self, sale_id: str, product: str) -> None:
+        """Sold out, said once, by the node whose buy took the last unit."""
+        self.room.emit_event(
+            Audience.ALL, {"type": "sold_out", "sale": sale_id, "product": product}
+        )
 
     def _mark(self, sale_id: str) -> None:
         """Refresh the sale's live view soon, once for any number of buys meanwhile."""
@@ -94,7 +113,7 @@ class SalesDesk:
         of other buyers (privacy)."""
         body = order.to_dict()
         self.room.emit_event(Audience.CONTROL, {"type": "order", **body})
-        self.room.send_direct(order.user, {"kind": "order", **body})
+        self.room.send_direct(order.user, {"kind": "order", **_without_id(body)})
 
     # controllers -------------------------------------------------------------
 
@@ -206,7 +225,9 @@ class SalesDesk:
         served = await self.stock.add_stock(sale_id, units, now)
         for order in served:
             self._announce_order(order)
-        self._sold_out_said.discard(sale_id)
+        after = await self.stock.counters(sale_id)
+        if served and after is not None and after.remaining == 0:
+            self._say_sold_out(sale_id, sale.product)
         self.room.emit_event(
             Audience.ALL,
             {
@@ -283,11 +304,6 @@ class SalesDesk:
         if self._published.get(sale_id) != view:
             self._published[sale_id] = view
             self.room.set_state(Audience.ALL, f"sale:{sale_id}", view)
-        if counters.remaining == 0 and sale_id not in self._sold_out_said:
-            self._sold_out_said.add(sale_id)
-            self.room.emit_event(
-                Audience.ALL, {"type": "sold_out", "sale": sale_id, "product": sale.product}
-            )
 
     async def on_tick(self, now: float) -> None:
         """End sales whose time is up and republish every sale of the room."""
@@ -318,7 +334,7 @@ class SalesDesk:
                 paused.append(sale)
                 self.room.emit_event(
                     Audience.ALL,
-                    {"type": "sale_paused", **self._card(sale), "reason": "reconciling"},
+                    {"type": "sale_paused", **self._card(sale.pause()), "reason": "reconciling"},
                 )
         await self._audit(
             now,
@@ -429,3 +445,8 @@ def describe(result: BuyResult) -> dict[str, Any]:
         order=result.order.id if result.order else "", position=result.position or 0
     )
     return body
+
+
+def _without_id(body: dict[str, Any]) -> dict[str, Any]:
+    """An order for a ``direct`` frame: its id as ``order`` (``id`` is the envelope's)."""
+    return {("order" if key == "id" else key): value for key, value in body.items()}

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .sale import BuyOutcome, Sale
+from .sale import BuyOutcome, Sale, SaleRejected
 
 __all__ = [
     "BuyResult",
@@ -28,6 +28,7 @@ __all__ = [
     "Reconciliation",
     "SaleCounters",
     "StockStore",
+    "check_restorable",
     "stock_store_from_url",
 ]
 
@@ -155,6 +156,13 @@ class StockStore(abc.ABC):
         """Release ``units`` more, serving the waitlist first, in order; return its orders."""
 
     @abc.abstractmethod
+    async def restore_sale(self, sale: Sale, orders: list[Order]) -> bool:
+        """Store an archived sale with its orders (log order) as they were; ``False`` if a
+        sale with that id exists. The orders keep their ids, times and request ids (a
+        retried request id gets its stored answer); remaining = released - sold. Raises
+        :class:`~console.commerce.sale.SaleRejected` if :func:`check_restorable` refuses."""
+
+    @abc.abstractmethod
     async def counters(self, sale_id: str) -> SaleCounters | None: ...
 
     @abc.abstractmethod
@@ -174,6 +182,18 @@ class StockStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+
+def check_restorable(sale: Sale, orders: list[Order]) -> None:
+    """Refuse (``SaleRejected``) orders of another sale or room, or more units than released."""
+    for order in orders:
+        if order.sale != sale.id or order.room != sale.room:
+            raise SaleRejected(f"order {order.id} is not of sale {sale.id} in room {sale.room}")
+        if order.quantity < 1:
+            raise SaleRejected(f"order {order.id} has quantity {order.quantity}")
+    sold = sum(order.quantity for order in orders)
+    if sold > sale.released:
+        raise SaleRejected(f"sale {sale.id}: {sold} units sold but only {sale.released} released")
 
 
 def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:

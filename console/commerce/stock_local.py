@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus, decide_buy
-from .stock import BuyResult, Order, Reconciliation, SaleCounters, StockStore
+from .stock import (
+    BuyResult,
+    Order,
+    Reconciliation,
+    SaleCounters,
+    StockStore,
+    check_restorable,
+)
 
 __all__ = ["LocalStockStore"]
 
@@ -118,6 +125,23 @@ def _save_sale(db: sqlite3.Connection, sale: Sale) -> None:
             "INSERT INTO sales (id, room, body) VALUES (?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET body = excluded.body",
             (sale.id, sale.room, body),
+        )
+
+
+def _restore(db: sqlite3.Connection, sale: Sale, orders: list[Order]) -> None:
+    """The sale and its orders in one transaction: all of an archived sale, or none."""
+    body = json.dumps({**asdict(sale), "status": sale.status.value}, ensure_ascii=False)
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT INTO sales (id, room, body) VALUES (?, ?, ?)", (sale.id, sale.room, body)
+        )
+        db.executemany(
+            "INSERT INTO orders (id, sale, request_id, body) VALUES (?, ?, ?, ?)",
+            [
+                (o.id, o.sale, o.request_id, json.dumps(o.to_dict(), ensure_ascii=False))
+                for o in orders
+            ],
         )
 
 
@@ -320,6 +344,19 @@ class LocalStockStore(StockStore):
             if result.order is not None:
                 served.append(result.order)
         return served
+
+    async def restore_sale(self, sale: Sale, orders: list[Order]) -> bool:
+        if sale.id in self._sales:
+            return False
+        check_restorable(sale, orders)
+        await self._writer.run(_restore, sale, orders)
+        self._track(sale)
+        for order in orders:
+            self._apply(order)
+            self._remember(sale.id, order.request_id, BuyResult(BuyOutcome.ACCEPTED, 0, order))
+            number = int(order.id.rsplit("-", 1)[1]) if order.id.rsplit("-", 1)[-1].isdigit() else 0
+            self._next_order[sale.id] = max(self._next_order[sale.id], number + 1)
+        return True
 
     async def counters(self, sale_id: str) -> SaleCounters | None:
         sale = self._sales.get(sale_id)

@@ -26,7 +26,14 @@ from typing import Any, Final
 
 from ..redis_client import redis_client
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
-from .stock import BuyResult, Order, Reconciliation, SaleCounters, StockStore
+from .stock import (
+    BuyResult,
+    Order,
+    Reconciliation,
+    SaleCounters,
+    StockStore,
+    check_restorable,
+)
 
 __all__ = ["RedisStockStore"]
 
@@ -247,6 +254,38 @@ class RedisStockStore(StockStore):
             await self._add_stock(keys=_keys(sale_id), args=[units, repr(now), operation])
         )
         return [_order_from(answer["order"]) for answer in served]
+
+    async def restore_sale(self, sale: Sale, orders: list[Order]) -> bool:
+        check_restorable(sale, orders)
+        keys = _keys(sale.id)
+        if not await self._redis.hsetnx(keys[0], "sale", _sale_json(sale)):
+            return False
+        sold = sum(order.quantity for order in orders)
+        last: Any = await self._redis.zrange(f"lc:{{{sale.room}}}:sales", -1, -1, withscores=True)
+        created = max(time.time(), float(last[0][1]) + 0.001 if last else 0.0)
+        remaining = sale.released
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys[0],
+                mapping={
+                    "released": sale.released,
+                    "remaining": sale.released - sold,
+                    "sold": sold,
+                    "orders": len(orders),
+                    "version": len(orders),
+                },
+            )
+            for order in orders:
+                remaining -= order.quantity
+                body = asdict(order)
+                pipe.hincrby(keys[1], order.user, order.quantity)
+                pipe.xadd(keys[3], {"o": json.dumps(body, ensure_ascii=False)})
+                answer = {"outcome": "accepted", "order": body, "remaining": remaining}
+                pipe.hset(keys[2], order.request_id, json.dumps(answer, ensure_ascii=False))
+            pipe.zadd(f"lc:{{{sale.room}}}:sales", {sale.id: created}, nx=True)
+            pipe.sadd("lc:sale-rooms", sale.room)
+            await pipe.execute()
+        return True
 
     async def counters(self, sale_id: str) -> SaleCounters | None:
         keys = _keys(sale_id)

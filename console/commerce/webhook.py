@@ -15,7 +15,9 @@ every order to the configured URL::
 The cursor moves only after a 2xx answer, so an order is delivered at least
 once; the receiver drops duplicates by the order id (``X-Livecon-Delivery``).
 Failures back off exponentially up to ``max_backoff_s``. With several nodes a
-lease (one holder at a time) decides which node sends.
+lease (one holder at a time) decides which node sends. Other events (the
+viewers' ``reminder.due``, :mod:`console.reminders`) go out signed the same way
+through :meth:`WebhookSender.post_event`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import secrets
 import sqlite3
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import redis.asyncio as aioredis
@@ -195,25 +197,27 @@ class WebhookSender:
         return sent
 
     async def _post(self, order: Order) -> None:
-        body = json.dumps(
-            {"event": "order.created", "order": order.to_dict()},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        await self.post_event(
+            "order.created", order.id, {"event": "order.created", "order": order.to_dict()}
+        )
+
+    async def post_event(self, event: str, delivery: str, payload: dict[str, Any]) -> None:
+        """POST one signed event (headers as in the module docstring); raise unless 2xx."""
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(time.time())
         response = await self._client.post(
             self.url,
             content=body,
             headers={
                 "Content-Type": "application/json",
-                "X-Livecon-Event": "order.created",
-                "X-Livecon-Delivery": order.id,
+                "X-Livecon-Event": event,
+                "X-Livecon-Delivery": delivery,
                 "X-Livecon-Timestamp": str(timestamp),
                 "X-Livecon-Signature": sign(self.secret, timestamp, body),
             },
         )
         if not 200 <= response.status_code < 300:
-            raise RuntimeError(f"{self.url} answered {response.status_code} for {order.id}")
+            raise RuntimeError(f"{self.url} answered {response.status_code} for {delivery}")
 
     async def close(self) -> None:
         await self._client.aclose()

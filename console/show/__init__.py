@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .loader import MAX_SCRIPT_BYTES, Issue, ScriptError, Severity, load_file, load_show
 from .model import (
+    ChecklistItem,
     ClosingStep,
     Faq,
     LotteryEligibility,
@@ -18,6 +19,7 @@ from .model import (
 
 __all__ = [
     "MAX_SCRIPT_BYTES",
+    "ChecklistItem",
     "ClosingStep",
     "Faq",
     "Issue",

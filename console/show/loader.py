@@ -15,6 +15,7 @@ from typing import Any, Final
 from ..compliance import Lexicon, default_lexicon
 from ._reader import Checker, Issue, Reader, Severity
 from .model import (
+    ChecklistItem,
     ClosingStep,
     Faq,
     LotteryEligibility,
@@ -64,7 +65,7 @@ def load_show(
             )
         ]
     checker = Checker(file, source, lexicon or default_lexicon())
-    root = Reader(checker, data, (), {"show", "products", "segments"})
+    root = Reader(checker, data, (), {"show", "products", "segments", "checklist"})
     show_table = root.table_at("show")
     if show_table is None:
         checker.error((), None, "missing [show] table")
@@ -73,13 +74,25 @@ def load_show(
         checker,
         show_table,
         ("show",),
-        {"title", "host", "starts_at", "currency", "targets", "rules", "next_show_at", "room"},
+        {
+            "title",
+            "host",
+            "starts_at",
+            "currency",
+            "targets",
+            "rules",
+            "next_show_at",
+            "room",
+            "benefits",
+        },
     )
     rules = _rules(checker, meta)
     if rules.extra_banned_words:
         checker.lexicon = checker.lexicon.with_extra(rules.extra_banned_words)
     products = _products(checker, root)
     segments = _segments(checker, root, products)
+    benefits = meta.texts("benefits")
+    checker.spoken(("show",), "benefits", benefits)
     show = Show(
         title=meta.text("title"),
         host=meta.text("host"),
@@ -92,6 +105,8 @@ def load_show(
         next_show_at=meta.time("next_show_at", required=False),
         utc_offset_s=meta.utc_offset_s("starts_at"),
         source=file,
+        checklist=_checklist(checker, root),
+        benefits=benefits,
     )
     _check_order(checker, show)
     has_errors = any(issue.severity is Severity.ERROR for issue in checker.issues)
@@ -160,6 +175,27 @@ def _rules(checker: Checker, meta: Reader) -> ShowRules:
         or 0.0,
         extra_banned_words=reader.texts("banned_words"),
     )
+
+
+def _checklist(checker: Checker, root: Reader) -> tuple[ChecklistItem, ...]:
+    items: list[ChecklistItem] = []
+    seen: set[str] = set()
+    for index, table in enumerate(root.tables("checklist")):
+        path = ("checklist", index)
+        reader = Reader(checker, table, path, {"id", "label"})
+        item_id = reader.text("id")
+        if item_id and not _ID.match(item_id):
+            checker.error(
+                path, "id", f"checklist id {item_id!r} must be lower-case letters, digits, _ or -"
+            )
+        if item_id in seen:
+            checker.error(path, "id", f"duplicate checklist id {item_id!r}")
+        seen.add(item_id)
+        label = reader.text("label")
+        if len(label) > 100:
+            checker.error(path, "label", "checklist label is longer than 100 characters")
+        items.append(ChecklistItem(item_id, label, checker.locator.line_of(path)))
+    return tuple(items)
 
 
 def _products(checker: Checker, root: Reader) -> dict[str, Product]:

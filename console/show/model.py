@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ChecklistItem",
     "ClosingStep",
     "Faq",
     "LotteryEligibility",
@@ -102,6 +103,15 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    """One pre-show check (设备与场景准备) a controller ticks before ``start``."""
+
+    id: str
+    label: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Targets:
     gmv: int = 0
     orders: int = 0
@@ -132,6 +142,9 @@ class Show:
     next_show_at: float | None = None
     utc_offset_s: int = 0
     source: str = ""
+    checklist: tuple[ChecklistItem, ...] = ()
+    benefits: tuple[str, ...] = ()
+    """Live-only benefits announced on the warm-up page (预热), plain text."""
 
     @property
     def planned_duration_s(self) -> float:

@@ -64,7 +64,10 @@ function single(item) {
 }
 
 export class ChatPanel {
-  constructor() {
+  // hooks: decorate(row, item) adds moderation controls; flagged(id) says a comment hit
+  // the compliance check (set by dashboard-moderation.js).
+  constructor(hooks = {}) {
+    this.hooks = hooks;
     this.entries = [];
     this.pending = [];
     this.filter = { mode: "all", user: "", name: "" };
@@ -82,6 +85,8 @@ export class ChatPanel {
     this.counter = el("span", { class: "panel-meta", "aria-live": "off" });
     this.allButton = button("chat.all", () => this.setFilter("all"), { class: "chip", "aria-pressed": "true" });
     this.questionButton = button("chat.questions", () => this.setFilter("questions"), { class: "chip", "aria-pressed": "false" });
+    this.flaggedButton = button("mod.flagged", () => this.setFilter("flagged"), { class: "chip chip-flagged", "aria-pressed": "false" });
+    this.heldButton = button("mod.held", () => this.setFilter("held"), { class: "chip chip-held", "aria-pressed": "false" });
     this.userButton = el("button", { type: "button", class: "chip chip-user", "aria-pressed": "true", hidden: true,
       onclick: () => this.setFilter("all") });
     this.notice = el("p", { class: "chat-notice", hidden: true });
@@ -96,7 +101,7 @@ export class ChatPanel {
     });
     const section = panel("chat", "chat.heading",
       this.toolbar = el("div", { class: "toolbar", role: "group", "aria-label": t("chat.heading") },
-        this.allButton, this.questionButton, this.userButton, label("chat.userHint", "span", { class: "hint" })),
+        this.allButton, this.questionButton, this.flaggedButton, this.heldButton, this.userButton, label("chat.userHint", "span", { class: "hint" })),
       this.notice, el("div", { class: "chat-body" }, this.empty, this.list, this.more));
     section.querySelector(".panel-head").append(this.counter);
     this.relabel();
@@ -141,6 +146,8 @@ export class ChatPanel {
   rowsFor(entry) {
     const { mode, user } = this.filter;
     if (mode === "questions") return entry.question ? [entry] : [];
+    if (mode === "flagged") return entry.item && this.hooks.flagged?.(entry.item.id) ? [entry] : [];
+    if (mode === "held") return entry.item?.moderation ? [entry] : [];
     if (mode === "user") {
       // The viewer's own comment, not the fold it opened: the others in it are not theirs.
       if (entry.items) return entry.items.filter((item) => item.user === user).map(plain);
@@ -199,9 +206,11 @@ export class ChatPanel {
     // Held or hidden by moderation: only staff receive these; shown marked, never to viewers.
     const held = item.moderation ? el("span", { class: "badge held" }, item.moderation) : null;
     const gone = this.removedIds.has(item.id) ? " removed" : "";
-    return el("div", { class: `msg${entry.question ? " question" : ""}${held ? " moderated" : ""}${gone}`, dataset: { id: item.id || "" } },
+    const row = el("div", { class: `msg${entry.question ? " question" : ""}${held ? " moderated" : ""}${gone}`, dataset: { id: item.id || "" } },
       time, el("button", { type: "button", class: "who", dataset: { user: item.user || "" } }, item.name || item.user || "?"),
       role, question, held, el("span", { class: "text" }, item.text));
+    this.hooks.decorate?.(row, item);
+    return row;
   }
 
   setFilter(mode, user = "", name = "") {
@@ -239,6 +248,8 @@ export class ChatPanel {
     const { mode, name } = this.filter;
     this.allButton.setAttribute("aria-pressed", String(mode === "all"));
     this.questionButton.setAttribute("aria-pressed", String(mode === "questions"));
+    this.flaggedButton.setAttribute("aria-pressed", String(mode === "flagged"));
+    this.heldButton.setAttribute("aria-pressed", String(mode === "held"));
     this.userButton.hidden = mode !== "user";
     this.userButton.textContent = `${t("chat.user", { name })} ✕`;
     this.userButton.setAttribute("aria-label", t("chat.clearUser", { name }));

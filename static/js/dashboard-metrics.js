@@ -21,6 +21,7 @@ const TILES = [
   ["gpm", "metric.gpm", (m, p, c) => money(m.gpm ?? 0, c)],
   ["unique", "metric.unique", (m) => count(m.unique_viewers)],
   ["interaction", "metric.interaction", (m) => percent(m.interaction_rate ?? 0)],
+  ["reminders", "metric.reminders", (m) => count(m.reminders ?? 0)],
 ];
 
 const CHARTS = [

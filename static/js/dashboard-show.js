@@ -3,7 +3,7 @@
 // timeline.ends_at_ms (red when over time), the script buttons, and the cue composer
 // with each cue's acknowledgement. Controls are built only for roles that may use them.
 import { clock, el, t } from "./livecon.js";
-import { button, codePoints, field, hhmmss, label, panel, trimBack } from "./dashboard-ui.js";
+import { Actions, button, codePoints, field, hhmmss, label, panel, trimBack } from "./dashboard-ui.js";
 
 const MOVING = ["live", "closing"];
 const RUNNING = ["live", "paused", "closing"];
@@ -97,7 +97,24 @@ export class ShowPanel {
     if (spec.confirm && !(await this.confirmer.ask(t(spec.confirm)))) return;
     const frame = { t: "script", command: spec.command };
     if (spec.seconds) frame.seconds = spec.seconds;
-    await this.script(frame);
+    if (spec.command === "start") await this.start(frame);
+    else await this.script(frame);
+  }
+
+  // Start; when the pre-show checklist is not done the server answers confirm_required
+  // with the unticked items and the compliance result: ask, then send it confirmed.
+  async start(frame) {
+    const describe = (ack) => t("ack.segment", { n: ack.index + 1 });
+    try {
+      return await this.actions.run(frame, "act.script.start", describe, true);
+    } catch (error) {
+      if (error?.code !== "confirm_required") {
+        this.actions.toaster.show(t("toast.failed", { what: t("act.script.start"), message: Actions.reason(error) }), "error");
+        return null;
+      }
+      if (!(await this.confirmer.ask(t("confirm.startUnchecked", { reason: error.message })))) return null;
+      return this.script({ ...frame, confirm: true });
+    }
   }
 
   async goto(index) {

@@ -8,8 +8,12 @@ import { Actions, Confirmer, Toaster, label } from "./dashboard-ui.js";
 import { ChatPanel } from "./dashboard-chat.js";
 import { MetricsPanel } from "./dashboard-metrics.js";
 import { ShowPanel, setLabel } from "./dashboard-show.js";
+import { ChecklistPanel } from "./dashboard-checklist.js";
 import { OrdersPanel, SalesPanel } from "./dashboard-sales.js";
 import { AlertsPanel, AuditPanel } from "./dashboard-log.js";
+import { Moderation } from "./dashboard-moderation.js";
+import { LotteryPanel } from "./dashboard-lottery.js";
+import { RoomAuditPanel } from "./dashboard-audit.js";
 
 const CONTROL_ROLES = new Set(["controller", "admin"]);
 
@@ -81,23 +85,27 @@ function build(role) {
   const alerts = new AlertsPanel(shared);
   panels = {
     show: new ShowPanel({ actions, confirmer, canControl, now, onAutoCueAck: (event) => alerts.acknowledge(event) }),
+    checklist: new ChecklistPanel({ actions, canControl }),
     metrics: new MetricsPanel(),
     sales: new SalesPanel({ ...shared, actions, confirmer, canControl }),
-    chat: new ChatPanel(),
+    chat: null, // built with its moderation hooks in addModeration()
     orders: new OrdersPanel(shared),
     alerts,
     audit: new AuditPanel({ ...shared, productOfSale: (sale) => saleProducts.get(sale) }),
   };
+  addModeration(canControl, actions);
   app.querySelector(".loading")?.remove();
   app.append(el("div", { class: "grid" },
-    el("div", { class: "col col-show" }, panels.show.node, panels.show.cueNode),
-    el("div", { class: "col col-main" }, panels.metrics.node, panels.sales.node),
-    el("div", { class: "col col-chat" }, panels.chat.node),
-    el("div", { class: "col col-side" }, panels.alerts.node, panels.orders.node, panels.audit.node)));
+    el("div", { class: "col col-show" }, panels.checklist.node, panels.show.node, panels.show.cueNode),
+    el("div", { class: "col col-main" }, panels.metrics.node, panels.sales.node, panels.lottery?.node),
+    el("div", { class: "col col-chat" }, panels.moderation.node, panels.chat.node),
+    el("div", { class: "col col-side" }, panels.alerts.node, panels.orders.node, panels.audit.node, panels.roomAudit.node)));
   setInterval(() => {
     panels.show.tick();
     panels.sales.tick();
+    panels.lottery?.tick();
   }, 250);
+  panels.roomAudit.start();
   setInterval(() => panels.metrics.sample(), 1000);
   panels.metrics.sample();
 }
@@ -113,6 +121,7 @@ function state(key, value) {
     case "timeline":
       learnProducts(value.segments || []);
       panels.show.setTimeline(value);
+      panels.lottery?.setTimeline(value);
       break;
     case "show":
       currency = value.currency || "CNY";
@@ -124,6 +133,10 @@ function state(key, value) {
       panels.show.setShow(value);
       break;
     case "prompter": panels.show.setPrompter(value); break;
+    case "checklist": panels.checklist.setChecklist(value); break;
+    case "pinned": panels.moderation.setPinned(value); break;
+    case "slow_mode": panels.moderation.setSlowMode(value); break;
+    case "lottery": panels.lottery?.setLottery(value); break;
     case "metrics": panels.metrics.setMetrics(value); break;
     case "presence": panels.metrics.setPresence(value); break;
     case "reconcile": {
@@ -149,18 +162,35 @@ function handleEvent(event) {
   panels.show.onEvent(event);
   panels.alerts.onEvent(event);
   panels.audit.onEvent(event);
+  panels.moderation.onEvent(event);
+  panels.lottery?.onEvent(event);
 }
 
 function relabel() {
   top.room.textContent = t("dash.room", { room });
   document.title = `${t("dash.title")} · ${showTitle || room}`;
   if (!panels) return;
-  for (const name of ["show", "metrics", "sales", "chat", "orders", "alerts", "audit"]) {
+  for (const name of ["show", "checklist", "metrics", "sales", "chat", "orders", "alerts", "audit", "moderation", "lottery", "roomAudit"]) {
     const one = panels[name];
+    if (!one) continue;
     if (name === "metrics") one.render();
     else one.relabel();
   }
   panels.metrics.draw();
+}
+
+// Moderation in the comment stream (support too), the lottery (controllers and admins
+// only) and the room's audit log, refreshed after every action sent from this page.
+function addModeration(canControl, actions) {
+  const hooks = {};
+  panels.chat = new ChatPanel(hooks);
+  panels.moderation = new Moderation({ actions, chat: panels.chat });
+  hooks.decorate = (row, item) => panels.moderation.decorate(row, item);
+  hooks.flagged = (id) => panels.moderation.flagged(id);
+  panels.roomAudit = new RoomAuditPanel({ hub, room });
+  if (canControl) panels.lottery = new LotteryPanel({ actions, confirmer, now: () => hub.now() });
+  const run = actions.run.bind(actions);
+  actions.run = (...args) => run(...args).finally(() => panels.roomAudit.refresh());
 }
 
 layout();

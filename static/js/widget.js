@@ -192,10 +192,10 @@ function chat(items, meta) {
 function direct(frame) {
   if (frame.kind !== "order" || !frame.sale) return;
   const mineNow = mineOf(frame.sale);
-  if (mineNow.orders.has(frame.id)) return;
-  mineNow.orders.set(frame.id, frame.quantity || 1);
+  if (mineNow.orders.has(frame.order)) return;
+  mineNow.orders.set(frame.order, frame.quantity || 1);
   mineNow.waitlist = 0;
-  if (!(press && press.key === frame.request_id)) say("ans.direct", { order: frame.id });
+  if (!(press && press.key === frame.request_id)) say("ans.direct", { order: frame.order });
   render();
 }
 

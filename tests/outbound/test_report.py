@@ -233,6 +233,7 @@ def test_totals_come_from_the_order_log() -> None:
         "comments": 12,
         "likes": 30,
         "clicks": 9,
+        "reminders": 0,
         "interaction_rate": 0.4,
         "conversion": 0.2,
         "gpm": GMV * 1000 // 40,

@@ -45,6 +45,7 @@ VALID: dict[str, dict[str, Any]] = {
     "stock": {"t": "stock", "sale": "serum-3-abc", "units": 50},
     "price": {"t": "price", "sale": "serum-3-abc", "price": 9900, "confirm": True},
     "script": {"t": "script", "command": "goto", "target": 3},
+    "checklist": {"t": "checklist", "item": "camera", "done": True},
 }
 
 INVALID: list[tuple[dict[str, Any], str]] = [
