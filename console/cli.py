@@ -176,6 +176,15 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", default="", help="display name")
     token.add_argument("--ttl", type=float, default=12 * 3600, help="seconds (default 12 h)")
     _add_archive(commands)
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="check remaining + sold = released and the order log, per sale of a room",
+        description="Reconcile every sale of ROOM against its order log, reading the stores "
+        "directly (on Redis, the shared truth; in embedded mode, the SQLite order log - a "
+        "running node also answers GET /api/rooms/ROOM/reconcile). Exits 1 on a mismatch.",
+    )
+    _add_common(reconcile)
+    reconcile.add_argument("room", metavar="ROOM")
     return parser
 
 
@@ -363,6 +372,36 @@ def _archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .archive import stores_for
+
+    async def run() -> int:
+        stores = stores_for(args.redis, args.data_dir)
+        await stores.open()
+        try:
+            bad = 0
+            sales = await stores.stock.sales(args.room)
+            for sale in sales:
+                found = await stores.stock.reconcile(sale.id)
+                if found is None:
+                    continue
+                bad += not found.is_consistent
+                verdict = "ok" if found.is_consistent else "MISMATCH"
+                print(
+                    f"{sale.id}: released {found.released} = remaining {found.remaining} + "
+                    f"sold {found.sold}; log {found.logged_orders} orders / "
+                    f"{found.logged_units} units: {verdict}"
+                )
+            print(f"{args.room}: {len(sales)} sales, {bad} inconsistent")
+            return 1 if bad else 0
+        finally:
+            await stores.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -372,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": _token,
         "check": _check,
         "archive": _archive,
+        "reconcile": _reconcile,
     }
     return commands[args.command](args)
 
