@@ -63,7 +63,9 @@ def policy_from_dict(data: dict[str, Any] | None) -> Policy:
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unknown policy field {sorted(unknown)[0]!r}")
-    banned = {str(word): Treatment(action) for word, action in dict(data.get("banned", {})).items()}
+    given = data.get("banned")
+    source = DEFAULT_BANNED if given is None else dict(given)
+    banned = {str(word): Treatment(action) for word, action in source.items()}
     patterns = tuple(
         (str(source), Treatment(action)) for source, action in data.get("patterns", [])
     )

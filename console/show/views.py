@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from .engine import Phase, ShowState, time_left
-from .model import Product, Segment, Show
+from .model import Product, Segment, SegmentKind, Show
 from .templates import render
 
 __all__ = ["format_money", "live_values", "prompter_view", "show_view", "timeline_view"]
@@ -117,7 +117,7 @@ def live_values(
 def _segment_brief(show: Show, index: int) -> dict[str, Any]:
     segment: Segment = show.segments[index]
     product = show.product_of(index)
-    return {
+    brief: dict[str, Any] = {
         "index": index,
         "kind": segment.kind.value,
         "title": segment.title,
@@ -125,6 +125,15 @@ def _segment_brief(show: Show, index: int) -> dict[str, Any]:
         "product": product.id if product else None,
         "product_name": product.name if product else None,
     }
+    if segment.kind is SegmentKind.LOTTERY:
+        brief.update(
+            prize=segment.prize,
+            keyword=segment.keyword,
+            winners=segment.winners,
+            window_s=segment.window_s,
+            eligibility=segment.eligibility.value,
+        )
+    return brief
 
 
 def show_view(show: Show, state: ShowState, now: float, stock: Mapping[str, int]) -> dict[str, Any]:

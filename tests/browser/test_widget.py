@@ -361,7 +361,12 @@ async def buy_until_sold_out(pages: list[Page]) -> None:
         buying += [page for page, (state, _) in zip(pages, states, strict=True) if state == "more"]
         if not buying:
             break
-        await buying[0].locator(".w-buy-btn").click()
+        # click only if the button still says buy at that instant: a sell-out may land first
+        await buying[0].evaluate(
+            "() => { const b = document.querySelector('.w-buy-btn');"
+            " if (b && b.dataset.action === 'buy' && !b.disabled) b.click(); }"
+        )
+        await buying[0].wait_for_timeout(100)
     states = [await state_of(page) for page in pages]
     assert sum(units for _, units in states) == STOCK, states
     assert sorted(units for _, units in states) == [1, 2], states
