@@ -83,7 +83,7 @@ class Api:
     async def _json(self, request: Request) -> dict[str, Any] | None:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return body if isinstance(body, dict) else None
 

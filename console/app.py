@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -39,6 +40,7 @@ from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, 
 from .config import Settings
 from .driver import ShowDriver, load_script
 from .ingest import IngestApi
+from .logs import install_log_filters
 from .metrics_store import metrics_store_from_url
 from .moderation_store import moderation_store_from_url
 from .openapi import OPENAPI
@@ -95,6 +97,12 @@ def _reminder_task(
     return asyncio.create_task(dispatcher.run(time.time))
 
 
+async def _json_http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer with a JSON error like every other refusal."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def openapi(request: Request) -> Response:
     """The OpenAPI description of the HTTP API."""
     return JSONResponse(OPENAPI)
@@ -107,6 +115,7 @@ async def embed_script(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """The app for one node; the hub starts and stops with the app's lifespan."""
+    install_log_filters()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = broker_from_url(
         settings.broker_url,
@@ -195,6 +204,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: _json_http_error},
     )
     app.state.hub = hub
     app.state.settings = settings

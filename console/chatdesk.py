@@ -18,11 +18,16 @@ mode) go to the audit log.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import secrets
+import sqlite3
 from collections import deque
 from dataclasses import asdict, replace
 from typing import Any, Final
+
+from redis.exceptions import RedisError
 
 from realtime import Audience, RoomContext, Session
 
@@ -36,6 +41,10 @@ from .show import Show
 
 __all__ = ["DEFAULT_BANNED", "ChatDesk", "policy_from_dict"]
 
+log = logging.getLogger("livecon.comments")
+
+STORE_ERRORS: Final = (RedisError, OSError, sqlite3.Error)
+"""A shared store that fails must not stop comments: the node goes on with what it knows."""
 COMPLIANCE_CUE_EVERY_S: Final = 30.0
 MUTES_PER_MINUTE_ALERT: Final = 10
 """This many mutes within a minute (on one node) is abnormal and raises an alert."""
@@ -144,12 +153,14 @@ class ChatDesk:
         source: str = "",
     ) -> dict[str, Any]:
         """Run one comment through the pipeline; return what the author is told."""
-        if not self._loaded:
-            await self.refresh()
         author = self._author(user)
-        author.muted_until = max(
-            author.muted_until, await self.store.muted_until(self.room.name, user)
-        )
+        try:
+            if not self._loaded:
+                await self.refresh()
+            shared = await self.store.muted_until(self.room.name, user)
+            author.muted_until = max(author.muted_until, shared)
+        except STORE_ERRORS:
+            log.warning("moderation store unavailable; judging %s with this node's view", user)
         names = tuple(p.name for p in show.products.values()) if show else ()
         verdict = self.moderator.judge(text, author, now, names)
         if verdict.refused is not None:
@@ -180,7 +191,8 @@ class ChatDesk:
         if verdict.question and verdict.reaches_viewers:
             self._suggest(item, show, product)
         if verdict.reaches_viewers:
-            await self.lottery.enter(user, name, text, now)
+            with contextlib.suppress(*STORE_ERRORS):
+                await self.lottery.enter(user, name, text, now)
         if verdict.compliance:
             self._compliance(item, verdict.compliance, now)
         return {"comment": item["id"], "published": verdict.reaches_viewers}

@@ -239,6 +239,7 @@ def _serve(args: argparse.Namespace) -> int:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
+        access_log=False,  # request lines carry tokens and keys in their query strings
         log_level=args.log_level,
         timeout_graceful_shutdown=10,
     )

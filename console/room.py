@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from realtime.protocol import (
     ERROR_REJECTED,
 )
 
-from .chatdesk import ChatDesk
+from .chatdesk import STORE_ERRORS, ChatDesk
 from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.sale import NeedsConfirmation
@@ -32,6 +33,8 @@ from .metrics_store import MetricsStore
 from .show.engine import Command, CommandKind, Phase, Rejected
 
 __all__ = ["ShowRoom"]
+
+log = logging.getLogger("livecon.room")
 
 
 class ShowRoom:
@@ -134,10 +137,13 @@ class ShowRoom:
         published = bool(answer.get("published"))
         if published and prompt is not None and self.chat.counts_for_prompt(prompt, text):
             counts[f"seg:{where.segment}:prompt"] = 1
-        await self.metrics.add(self.room.name, counts)
-        await self.metrics.add_unique(self.room.name, "interacting", user)
-        if role == Role.VIEWER.value:
-            await self.metrics.add_commenter(self.room.name, name)
+        try:
+            await self.metrics.add(self.room.name, counts)
+            await self.metrics.add_unique(self.room.name, "interacting", user)
+            if role == Role.VIEWER.value:
+                await self.metrics.add_commenter(self.room.name, name)
+        except STORE_ERRORS:
+            log.warning("metrics store unavailable; comment %s not counted", answer.get("comment"))
         return answer
 
     async def _on_like(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:

@@ -62,11 +62,7 @@ class WarmupApi:
             return error_response(400, str(exc))
         show = await self._show(room)
         if show is None:
-            return HTMLResponse(
-                "<!doctype html><title>404</title><p>no show in this room</p>",
-                status_code=404,
-                headers={"Content-Security-Policy": WIDGET_CSP},
-            )
+            return error_response(404, "no show script is loaded in this room")
         return HTMLResponse(
             render_warmup(room, show), headers={"Content-Security-Policy": WIDGET_CSP}
         )

@@ -237,13 +237,17 @@ class HubEndpoint:
         now = time.monotonic()
         ref = None
         try:
+            # every frame costs a token, a malformed one too; the refusal names the request
+            # when the frame can be read
+            allowed = self.limiters[session.claims.role].allow(
+                f"{room.name}:{session.claims.user}", now
+            )
             decoded = session.codec.decode(
                 message.get("text"), message.get("bytes"), self.hub.settings.max_frame_bytes
             )
             parsed = parse_message(decoded)
             ref = parsed.ref
-            limiter = self.limiters[session.claims.role]
-            if not limiter.allow(f"{room.name}:{session.claims.user}", now):
+            if not allowed:
                 raise ProtocolError(ERROR_RATE_LIMITED, "too many messages; slow down", ref)
             conn.push(await self._dispatch(session, room, parsed))
             return True

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .batching import Delivery, Outbox, build_merged_frame
+from .batching import Batch, Delivery, Outbox, build_merged_frame
 from .brokers import Broker
 from .connection import Connection
 from .errors import BrokerError
@@ -333,7 +333,6 @@ class Hub:
                 self._fan_out(room, delivery)
 
     def _replay_to_room(self, room: LocalRoom, events: list[tuple[int, Any]]) -> None:
-        from .batching import Batch
 
         if not events:
             return
@@ -385,9 +384,29 @@ class Hub:
                 await self.broker.publish(room.name, batch)
             except BrokerError:
                 self.counters["publish_failures"] += 1
-                room.outbox.restore(batch)
+                self._serve_locally(room, batch)
             else:
                 self.counters["batches_published"] += 1
+                if room.degraded_since is not None:
+                    room.degraded_since = None
+                    room.set_state(Audience.CONTROL, "bus", {"healthy": True})
+
+    def _serve_locally(self, room: LocalRoom, batch: Batch) -> None:
+        """The bus is down: this node's sockets still get its chat and state now; events
+        (which need their room-wide numbers) and direct items wait for the bus."""
+        now_ms = int(time.time() * 1000)
+        if room.degraded_since is None:
+            room.degraded_since = now_ms
+        bus = (int(Audience.CONTROL), "bus", {"healthy": False, "since_ms": room.degraded_since})
+        room.outbox.restore(replace(batch, chat=[], chat_dropped=0))
+        local = Batch(
+            self.settings.node,
+            now_ms,
+            chat=batch.chat,
+            chat_dropped=batch.chat_dropped,
+            state=[*batch.state, bus],
+        )
+        self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, local))
 
     async def _housekeep(self) -> None:
         now = time.time()

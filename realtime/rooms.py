@@ -93,6 +93,7 @@ class LocalRoom:
         self.presence: dict[str, Any] = {}
         self.versions: dict[str, int] = {}
         self.pending: list[Delivery] = []
+        self.degraded_since: int | None = None
         self.frames_at = 0.0
         self.frames_handle: asyncio.TimerHandle | None = None
         self.empty_since: float | None = None

@@ -351,7 +351,10 @@ class SalesDesk:
             if sale.id in consistent and now < sale.ends_at:
                 resumed = replace(sale, status=SaleStatus.OPEN)
                 await self.stock.update_sale(resumed)
-                self.room.emit_event(Audience.ALL, {"type": "sale_resumed", **self._card(resumed)})
+                self.room.emit_event(
+                    Audience.ALL,
+                    {"type": "sale_resumed", **self._card(resumed), "reason": "reconciled"},
+                )
             await self.refresh(sale.id)
         await self.room.flush()
 

@@ -197,11 +197,18 @@ def check_restorable(sale: Sale, orders: list[Order]) -> None:
 
 
 def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:
-    """Redis when a URL is given, else the embedded store in ``sqlite_path``."""
+    """Redis when a URL is given, else the embedded store in ``sqlite_path``.
+
+    ``LIVECON_WAIT_REPLICAS`` (default 0): with Redis, acknowledge a buy only once that
+    many replicas have it (``WAIT``); otherwise answer ``pending``.
+    """
     if redis_url:
+        import os
+
         from .stock_redis import RedisStockStore
 
-        return RedisStockStore(redis_url)
+        replicas = int(os.environ.get("LIVECON_WAIT_REPLICAS", "0"))
+        return RedisStockStore(redis_url, wait_replicas=replicas)
     from .stock_local import LocalStockStore
 
     return LocalStockStore(sqlite_path)

@@ -24,6 +24,9 @@ import time
 from dataclasses import asdict, replace
 from typing import Any, Final
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from ..redis_client import redis_client
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
 from .stock import (
@@ -218,19 +221,24 @@ class RedisStockStore(StockStore):
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:
-        raw = str(
-            await self._buy(keys=_keys(sale_id), args=[request_id, user, quantity, repr(now)])
-        )
-        replayed = raw.startswith("R")
-        answer = json.loads(raw[1:] if replayed else raw)
-        if answer["outcome"] == "unknown":
-            raise SaleRejected(f"no sale {sale_id!r}")
-        result = replace(_result(answer), replayed=replayed)
-        if result.outcome is BuyOutcome.ACCEPTED and self.wait_replicas > 0:
-            acknowledged = await self._redis.wait(self.wait_replicas, self.wait_timeout_ms)
-            if acknowledged < self.wait_replicas:
-                return replace(result, outcome=BuyOutcome.PENDING)
-        return result
+        args: list[str | int] = [request_id, user, quantity, repr(now)]
+        try:
+            # WAIT counts the writes of its own connection, so the buy and WAIT share one
+            async with self._redis.client() as connection:
+                raw = str(await self._buy(keys=_keys(sale_id), args=args, client=connection))
+                replayed = raw.startswith("R")
+                answer = json.loads(raw[1:] if replayed else raw)
+                if answer["outcome"] == "unknown":
+                    raise SaleRejected(f"no sale {sale_id!r}")
+                result = replace(_result(answer), replayed=replayed)
+                if result.outcome is BuyOutcome.ACCEPTED and self.wait_replicas > 0:
+                    confirmed = await connection.wait(self.wait_replicas, self.wait_timeout_ms)
+                    if confirmed < self.wait_replicas:
+                        return replace(result, outcome=BuyOutcome.PENDING)
+                return result
+        except (RedisConnectionError, RedisTimeoutError):
+            # the script may or may not have run: the same key answers for sure later
+            return BuyResult(BuyOutcome.PENDING, 0)
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
