@@ -328,6 +328,7 @@ class ShowRoom:
         now = time.time()
         actor, role = session.claims.user, session.claims.role.value
         if body["command"] == "start":
+            await self.driver.refresh()  # a script loaded a moment ago on any node
             product = body.get("product") or self.driver.current_product()
             if product is None:
                 raise SaleRejected("say which product to sell (no product segment is on air)")

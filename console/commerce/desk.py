@@ -62,7 +62,7 @@ class SalesDesk:
 
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
         await self._check_room(sale_id)
-        result = await self.stock.buy(sale_id, user, quantity, key, now)
+        result = await self.stock.buy(sale_id, user, quantity, _scoped(user, key), now)
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             self._announce_order(result.order)
             if result.remaining == 0:
@@ -74,7 +74,7 @@ class SalesDesk:
         self, sale_id: str, user: str, quantity: int, key: str, now: float
     ) -> BuyResult:
         await self._check_room(sale_id)
-        result = await self.stock.join_waitlist(sale_id, user, quantity, key, now)
+        result = await self.stock.join_waitlist(sale_id, user, quantity, _scoped(user, key), now)
         self._mark(sale_id)
         return result
 
@@ -453,3 +453,9 @@ def describe(result: BuyResult) -> dict[str, Any]:
 def _without_id(body: dict[str, Any]) -> dict[str, Any]:
     """An order for a ``direct`` frame: its id as ``order`` (``id`` is the envelope's)."""
     return {("order" if key == "id" else key): value for key, value in body.items()}
+
+
+def _scoped(user: str, key: str) -> str:
+    """A buyer's idempotency key, scoped to the buyer: another user's copy of the key is
+    a different request, never that user's stored answer."""
+    return f"{user}:{key}"

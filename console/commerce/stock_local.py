@@ -296,13 +296,14 @@ class LocalStockStore(StockStore):
         future: asyncio.Future[BuyResult] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         self._apply(order)
+        left = self._remaining[order.sale]  # what this buy left, before others share its commit
         try:
             await self._writer.write_order(order)
         except Exception:
             self._undo(order)
             result = BuyResult(BuyOutcome.UNAVAILABLE, self._remaining[order.sale])
         else:
-            result = BuyResult(BuyOutcome.ACCEPTED, self._remaining[order.sale], order)
+            result = BuyResult(BuyOutcome.ACCEPTED, left, order)
             self._remember(order.sale, order.request_id, result)
         finally:
             del self._inflight[key]
