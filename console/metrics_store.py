@@ -8,6 +8,7 @@ dashboard shows the same figures.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections import Counter
 from typing import Any, Final
 
@@ -15,7 +16,13 @@ import redis.asyncio as aioredis
 
 from .redis_client import redis_client
 
-__all__ = ["MemoryMetricsStore", "MetricsStore", "RedisMetricsStore", "metrics_store_from_url"]
+__all__ = [
+    "BufferedMetrics",
+    "MemoryMetricsStore",
+    "MetricsStore",
+    "RedisMetricsStore",
+    "metrics_store_from_url",
+]
 
 UNIQUE_SETS: Final = ("viewers", "buyers", "interacting")
 
@@ -26,6 +33,17 @@ class MetricsStore(abc.ABC):
 
     @abc.abstractmethod
     async def add_unique(self, room: str, name: str, member: str) -> None: ...
+
+    async def add_unique_many(self, room: str, name: str, members: list[str]) -> None:
+        """Several members at once (one round trip where the store allows)."""
+        for member in members:
+            await self.add_unique(room, name, member)
+
+    async def add_commenters(self, room: str, counts: dict[str, int]) -> None:
+        """Several commenters' comment counts at once."""
+        for name, times in counts.items():
+            for _ in range(times):
+                await self.add_commenter(room, name)
 
     @abc.abstractmethod
     async def raise_to(self, room: str, key: str, value: int) -> None:
@@ -110,6 +128,16 @@ class RedisMetricsStore(MetricsStore):
     async def add_commenter(self, room: str, name: str) -> None:
         await self._redis.zincrby(self._key(room, "commenters"), 1, name)
 
+    async def add_unique_many(self, room: str, name: str, members: list[str]) -> None:
+        if members:
+            await self._redis.pfadd(self._key(room, name), *members)
+
+    async def add_commenters(self, room: str, counts: dict[str, int]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, times in counts.items():
+                pipe.zincrby(self._key(room, "commenters"), times, name)
+            await pipe.execute()
+
     async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
         if count <= 0:
             return []
@@ -138,6 +166,74 @@ class RedisMetricsStore(MetricsStore):
 
 
 def metrics_store_from_url(url: str) -> MetricsStore:
+    """Redis (buffered, one write per flush) for a Redis URL, else memory."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisMetricsStore(url)
+        return BufferedMetrics(RedisMetricsStore(url))
     return MemoryMetricsStore()
+
+
+class BufferedMetrics(MetricsStore):
+    """Adds up counts, unique members and commenters in memory and writes them to the
+    store in one go every ``flush_s`` (and before every read), so a burst of buys or
+    comments costs one round trip per flush instead of several per event.
+
+    What is buffered when the process dies is lost: at most ``flush_s`` of counts
+    (orders and GMV are always recomputed from the order log for the report).
+    """
+
+    def __init__(self, store: MetricsStore, flush_s: float = 0.2) -> None:
+        self.store = store
+        self.flush_s = flush_s
+        self._counts: dict[str, Counter[str]] = {}
+        self._members: dict[tuple[str, str], set[str]] = {}
+        self._commenters: dict[str, Counter[str]] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    def _soon(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush_s)
+        await self.flush()
+
+    async def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        members, self._members = self._members, {}
+        commenters, self._commenters = self._commenters, {}
+        for room, room_counts in counts.items():
+            await self.store.add(room, dict(room_counts))
+        for (room, name), found in members.items():
+            await self.store.add_unique_many(room, name, sorted(found))
+        for room, room_commenters in commenters.items():
+            await self.store.add_commenters(room, dict(room_commenters))
+
+    async def add(self, room: str, counts: dict[str, int]) -> None:
+        self._counts.setdefault(room, Counter()).update(counts)
+        self._soon()
+
+    async def add_unique(self, room: str, name: str, member: str) -> None:
+        self._members.setdefault((room, name), set()).add(member)
+        self._soon()
+
+    async def raise_to(self, room: str, key: str, value: int) -> None:
+        await self.flush()  # in order with the counts added before it
+        await self.store.raise_to(room, key, value)
+
+    async def add_commenter(self, room: str, name: str) -> None:
+        self._commenters.setdefault(room, Counter())[name] += 1
+        self._soon()
+
+    async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
+        await self.flush()
+        return await self.store.top_commenters(room, count)
+
+    async def read(self, room: str) -> tuple[dict[str, int], dict[str, int]]:
+        await self.flush()
+        return await self.store.read(room)
+
+    async def close(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+        await self.flush()
+        await self.store.close()

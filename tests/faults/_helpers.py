@@ -158,7 +158,7 @@ def check_orders_match_acks(logged: list[dict[str, Any]], buyers: Sequence[Buyer
         assert (order["user"], order["quantity"], order["request_id"]) == (
             ack.user,
             ack.quantity,
-            ack.key,
+            f"{ack.user}:{ack.key}",  # keys are scoped to their buyer
         ), (order, ack)
     units: Counter[str] = Counter()
     for order in logged:
