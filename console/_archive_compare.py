@@ -10,22 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ._sim_state import is_rehearsal_room
+
 __all__ = [
     "MAX_COMPARED",
-    "REHEARSAL_PREFIXES",
     "comparison_row",
     "comparison_table",
     "is_rehearsal",
 ]
 
-REHEARSAL_PREFIXES: Final = ("demo", "rehearsal-")
 MAX_COMPARED: Final = 20
 """At most this many earlier shows in one table."""
 
 
-def is_rehearsal(room: str) -> bool:
-    """Whether ``room`` is a rehearsal or demo room, not a real show."""
-    return room.startswith(REHEARSAL_PREFIXES)
+is_rehearsal = is_rehearsal_room
+"""Whether ``room`` is a rehearsal or demo room, not a real show (one rule, in ``_sim_state``)."""
 
 
 def comparison_row(report: Mapping[str, Any]) -> dict[str, Any]:

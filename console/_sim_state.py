@@ -20,7 +20,7 @@ __all__ = [
 
 
 REHEARSAL_PREFIXES: Final = ("demo", "rehearsal-")
-"""The same rule as the show archive's comparison (``console/_archive_compare.py``)."""
+"""Rooms named so hold rehearsals: kept out of comparisons and marked in reports."""
 
 
 def is_rehearsal_room(room: str) -> bool:

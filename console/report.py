@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._sim_state import is_rehearsal_room
 from .audit import AuditEntry
 from .commerce.sale import Sale
 from .commerce.stock import Order
@@ -295,6 +296,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
     }
     return {
         "room": inputs.room,
+        "rehearsal": is_rehearsal_room(inputs.room),
         "title": show.title if show else inputs.room,
         "host": show.host if show else "",
         "currency": show.currency if show else "CNY",
