@@ -24,7 +24,7 @@ from realtime.tokens import new_token_id, validate_room
 
 from .audit import AuditEntry, AuditLog
 from .chatdesk import policy_from_dict, policy_to_dict
-from .commerce.stock import Order, StockStore
+from .commerce.stock import StockStore, room_orders
 from .config import Settings
 from .driver import load_script
 from .metrics_store import MetricsStore
@@ -257,17 +257,6 @@ class Api:
             return error_response(403, "this token may not read this room's report")
         return room
 
-    async def room_orders(self, room: str) -> list[Order]:
-        """Every order of the room: sales in creation order, each in log order."""
-        stock = self.services.stock
-        orders: list[Order] = []
-        for sale in await stock.sales(room):
-            after = 0
-            while batch := await stock.orders(sale.id, after, 1000):
-                orders += batch
-                after += len(batch)
-        return orders
-
     async def get_orders(self, request: Request) -> Response:
         room = self.staff_room(request)
         if isinstance(room, Response):
@@ -275,7 +264,7 @@ class Api:
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "csv"):
             return error_response(400, "format must be json or csv")
-        orders = await self.room_orders(room)
+        orders = await room_orders(self.services.stock, room)
         if fmt == "csv":
             return csv_response(
                 f"{room}-orders.csv", ORDER_COLUMNS, [order.to_dict() for order in orders]

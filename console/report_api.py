@@ -13,14 +13,14 @@ from realtime.tokens import validate_room
 from ._archive_compare import MAX_COMPARED, comparison_table, is_rehearsal
 from .api import CSP, Api, csv_response, error_response
 from .audit import AuditLog
-from .commerce.stock import Order, StockStore
+from .commerce.stock import StockStore, room_orders
 from .metrics_store import MetricsStore
 from .pages import render_report
 from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from .show import load_show
 from .show.store import ShowStore
 
-__all__ = ["ReportApi", "ReportStores", "build_room_report", "room_orders"]
+__all__ = ["ReportApi", "ReportStores", "build_room_report"]
 
 MAX_AUDIT_ENTRIES = 1_000_000
 
@@ -36,17 +36,6 @@ class ReportStores(Protocol):
     def stock(self) -> StockStore: ...
     @property
     def metrics(self) -> MetricsStore: ...
-
-
-async def room_orders(stock: StockStore, room: str) -> list[Order]:
-    """Every order of the room: sales in creation order, each in log order."""
-    orders: list[Order] = []
-    for sale in await stock.sales(room):
-        after = 0
-        while batch := await stock.orders(sale.id, after, 1000):
-            orders += batch
-            after += len(batch)
-    return orders
 
 
 async def report_inputs(stores: ReportStores, room: str, now: float) -> ReportInputs:

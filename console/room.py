@@ -27,6 +27,7 @@ from .chatdesk import STORE_ERRORS, ChatDesk
 from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.sale import NeedsConfirmation
+from .commerce.stock import room_orders
 from .driver import ShowDriver
 from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
@@ -260,13 +261,9 @@ class ShowRoom:
 
     async def _buyers(self) -> dict[str, str]:
         """Everyone who bought in this room's sales (user id -> user id)."""
-        buyers: dict[str, str] = {}
-        for sale in await self.desk.stock.sales(self.room.name):
-            after = 0
-            while batch := await self.desk.stock.orders(sale.id, after, 1000):
-                buyers.update((order.user, order.user) for order in batch)
-                after += len(batch)
-        return buyers
+        return {
+            order.user: order.user for order in await room_orders(self.desk.stock, self.room.name)
+        }
 
     async def _on_audit(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         """The room's audit log for the dashboard: the last ``limit`` entries, or those after

@@ -212,3 +212,14 @@ def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:
     from .stock_local import LocalStockStore
 
     return LocalStockStore(sqlite_path)
+
+
+async def room_orders(stock: StockStore, room: str) -> list[Order]:
+    """Every order of the room: sales in creation order, each in log order."""
+    orders: list[Order] = []
+    for sale in await stock.sales(room):
+        after = 0
+        while batch := await stock.orders(sale.id, after, 1000):
+            orders += batch
+            after += len(batch)
+    return orders
