@@ -198,7 +198,8 @@ async def test_prompter_dashboard_and_widgets_agree(browser: Browser, tmp_path: 
         await dash.locator(".lang-switch").click()
         await expect(dash.locator("#show-heading")).to_have_text("Run of show")
         await expect(dash.locator("#moderation-heading")).to_have_text("Moderation")
-        await prompter.locator(".tb-lang").click()
+        # a later automatic cue (overtime, dead room) may cover the toolbar: click the switch itself
+        await prompter.locator(".tb-lang").dispatch_event("click")
         await expect(prompter.locator(".soldout-title")).to_have_text("Sold out")
         for widget in widgets:
             await widget.locator(".w-lang").click()
