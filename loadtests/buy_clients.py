@@ -22,19 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 from tests.support import mint
 
 from ._runtime import raise_nofile, run
+from .pool import ProcessPool
 from .wsclient import OP_TEXT, WebSocketClient, open_websocket
 
 __all__ = ["BuyerPlan", "BuyerPool", "Phase"]
@@ -287,50 +286,23 @@ def run_buyers(plan: BuyerPlan, pipe: Connection) -> None:
     run(_Worker(plan, pipe).main())
 
 
-class BuyerPool:
-    """Buyer processes started with ``spawn``; every wait on them has a timeout."""
+class BuyerPool(ProcessPool):
+    """Buyer processes (:func:`run_buyers`)."""
+
+    role = "buyer"
 
     def __init__(self, plans: list[BuyerPlan]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.processes: list[BaseProcess] = []
-        for plan in plans:
-            ours, theirs = context.Pipe()
-            process = context.Process(target=run_buyers, args=(plan, theirs), daemon=True)
-            process.start()
-            theirs.close()
-            self.pipes.append(ours)
-            self.processes.append(process)
-
-    def _receive(self, pipe: Connection, kind: str, timeout_s: float) -> Any:
-        if not pipe.poll(timeout_s):
-            raise TimeoutError(f"a buyer process sent no {kind!r} within {timeout_s:.0f}s")
-        reply: tuple[Any, ...] = pipe.recv()
-        if reply[0] != kind:
-            raise RuntimeError(f"expected {kind!r} from a buyer process, got {reply[0]!r}")
-        return reply[1]
+        super().__init__(run_buyers, plans)
 
     def wait_connected(self, timeout_s: float) -> list[dict[str, Any]]:
-        return [self._receive(pipe, "connected", timeout_s) for pipe in self.pipes]
+        return [self._receive(pipe, "connected", timeout_s)[1] for pipe in self.pipes]
 
     def run_phase(self, phases: list[Phase]) -> list[dict[str, Any]]:
         """Run one phase in every process (``phases[i]`` in process ``i``); their stats."""
         for pipe, phase in zip(self.pipes, phases, strict=True):
             pipe.send(("run", phase))
         limit = max(phase.seconds + phase.drain_s for phase in phases) + 30
-        return [self._receive(pipe, "done", limit) for pipe in self.pipes]
+        return [self._receive(pipe, "done", limit)[1] for pipe in self.pipes]
 
     def pids(self) -> list[int]:
         return [process.pid for process in self.processes if process.pid is not None]
-
-    def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send("exit")
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-        for pipe in self.pipes:
-            pipe.close()

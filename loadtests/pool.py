@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -13,7 +14,7 @@ import psutil
 
 from .viewers import WorkerPlan, run_worker
 
-__all__ = ["ClientPool", "split"]
+__all__ = ["ClientPool", "ProcessPool", "split"]
 
 
 def split(total: int, parts: int) -> list[tuple[int, int]]:
@@ -27,16 +28,18 @@ def split(total: int, parts: int) -> list[tuple[int, int]]:
     return shares
 
 
-class ClientPool:
-    """Client processes started with ``spawn``; every wait on them has a timeout."""
+class ProcessPool:
+    """Worker processes started with ``spawn``, one pipe each; every wait has a timeout."""
 
-    def __init__(self, plans: list[WorkerPlan]) -> None:
+    role = "client"
+
+    def __init__(self, target: Callable[[Any, Connection], None], plans: Sequence[Any]) -> None:
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
         self.processes: list[BaseProcess] = []
         for plan in plans:
             ours, theirs = context.Pipe()
-            process = context.Process(target=run_worker, args=(plan, theirs), daemon=True)
+            process = context.Process(target=target, args=(plan, theirs), daemon=True)
             process.start()
             theirs.close()
             self.pipes.append(ours)
@@ -44,11 +47,30 @@ class ClientPool:
 
     def _receive(self, pipe: Connection, kind: str, timeout_s: float) -> tuple[Any, ...]:
         if not pipe.poll(timeout_s):
-            raise TimeoutError(f"a client process sent no {kind!r} within {timeout_s:.0f}s")
+            raise TimeoutError(f"a {self.role} process sent no {kind!r} within {timeout_s:.0f}s")
         reply: tuple[Any, ...] = pipe.recv()
         if reply[0] != kind:
-            raise RuntimeError(f"expected {kind!r} from a client process, got {reply[0]!r}")
+            raise RuntimeError(f"expected {kind!r} from a {self.role} process, got {reply[0]!r}")
         return reply
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send("exit")
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+class ClientPool(ProcessPool):
+    """The viewer client processes of :mod:`loadtests.viewers`."""
+
+    def __init__(self, plans: list[WorkerPlan]) -> None:
+        super().__init__(run_worker, plans)
 
     def wait_connected(self, timeout_s: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
@@ -79,15 +101,3 @@ class ClientPool:
                 times = psutil.Process(process.pid).cpu_times()
                 total += times.user + times.system
         return total
-
-    def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send("exit")
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-        for pipe in self.pipes:
-            pipe.close()
