@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import abc
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +20,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 
 from .redis_client import redis_client
+from .sqlite import open_database
 
 __all__ = [
     "AuditEntry",
@@ -96,12 +96,11 @@ class MemoryAuditLog(AuditLog):
 
 class SqliteAuditLog(AuditLog):
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        self._db = open_database(
+            path,
             "CREATE TABLE IF NOT EXISTS audit (room TEXT NOT NULL, seq INTEGER NOT NULL,"
-            " entry TEXT NOT NULL, PRIMARY KEY (room, seq))"
+            " entry TEXT NOT NULL, PRIMARY KEY (room, seq))",
+            full_sync=True,
         )
 
     async def append(self, entry: AuditEntry) -> AuditEntry:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import abc
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Final
 
 from .redis_client import redis_client
+from .sqlite import open_database
 
 __all__ = [
     "MAX_PINNED",
@@ -150,11 +150,10 @@ class SqliteModerationStore(MemoryModerationStore):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
+        self._db = open_database(
+            path,
             "CREATE TABLE IF NOT EXISTS moderation (room TEXT, kind TEXT, body TEXT,"
-            " PRIMARY KEY (room, kind))"
+            " PRIMARY KEY (room, kind))",
         )
         for room, kind, body in self._db.execute("SELECT room, kind, body FROM moderation"):
             data = json.loads(body)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import abc
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .sqlite import open_database
 
 __all__ = [
     "MemoryPreshowStore",
@@ -148,16 +149,14 @@ class SqlitePreshowStore(PreshowStore):
     """Three tables in the node's SQLite file (WAL)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for statement in (
+        self._db = open_database(
+            path,
             "CREATE TABLE IF NOT EXISTS checklist_ticks (room TEXT, item TEXT, tick TEXT,"
             " PRIMARY KEY (room, item))",
             "CREATE TABLE IF NOT EXISTS reminders (room TEXT, viewer TEXT, name TEXT,"
             " contact TEXT, created_at REAL, PRIMARY KEY (room, viewer))",
             "CREATE TABLE IF NOT EXISTS reminder_sent (delivery TEXT PRIMARY KEY)",
-        ):
-            self._db.execute(statement)
+        )
 
     async def ticks(self, room: str) -> dict[str, Tick]:
         rows = self._db.execute("SELECT tick FROM checklist_ticks WHERE room = ?", (room,))

@@ -22,6 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Final
 
+from ..sqlite import open_database
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus, decide_buy
 from .stock import (
     BuyResult,
@@ -63,11 +64,8 @@ class _Writer:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
+            # one writer thread owns this connection
+            self._db = open_database(self._path, *_SCHEMA, full_sync=True, any_thread=False)
         return self._db
 
     async def run(self, work: Any, *args: Any) -> Any:

@@ -29,7 +29,6 @@ import hmac
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +37,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from ..redis_client import redis_client
+from ..sqlite import open_database
 from .stock import Order, StockStore
 
 __all__ = ["CursorStore", "RedisCursorStore", "SqliteCursorStore", "WebhookSender", "sign"]
@@ -74,10 +74,9 @@ class SqliteCursorStore(CursorStore):
     """Embedded: one process, so the lease is always this process's."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS webhook_cursor (sale TEXT PRIMARY KEY, delivered INTEGER)"
+        self._db = open_database(
+            path,
+            "CREATE TABLE IF NOT EXISTS webhook_cursor (sale TEXT PRIMARY KEY, delivered INTEGER)",
         )
 
     async def cursor(self, sale_id: str) -> int:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import abc
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..sqlite import open_database
 from .engine import ShowState, state_from_dict, state_to_dict
 
 __all__ = ["MemoryShowStore", "ShowStore", "SqliteShowStore", "StoredShow", "show_store_from_url"]
@@ -82,12 +82,11 @@ class SqliteShowStore(ShowStore):
     """One row per room in a SQLite file (WAL, synchronous=FULL)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        self._db = open_database(
+            path,
             "CREATE TABLE IF NOT EXISTS shows (room TEXT PRIMARY KEY, file TEXT NOT NULL,"
-            " script TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)"
+            " script TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)",
+            full_sync=True,
         )
 
     async def load(self, room: str) -> StoredShow | None:
