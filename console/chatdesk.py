@@ -34,7 +34,7 @@ from realtime import Audience, RoomContext, Session
 from .audit import AuditEntry, AuditLog
 from .lotterydesk import LotteryDesk
 from .metrics_store import MetricsStore
-from .moderation import Author, Moderator, Policy, Treatment, squeeze
+from .moderation import Author, Moderator, Policy, Treatment
 from .moderation_store import ModerationStore
 from .questions import suggest
 from .show import Show
@@ -404,7 +404,3 @@ class ChatDesk:
 
     async def _audit(self, now: float, actor: str, role: str, action: str, after: Any) -> None:
         await self.audit.append(AuditEntry(now, self.room.name, actor, role, action, None, after))
-
-    def counts_for_prompt(self, keyword: str, text: str) -> bool:
-        """Whether a comment answers the interaction prompt's keyword (扣1 counts for "1")."""
-        return bool(keyword) and squeeze(keyword) in squeeze(text)

@@ -19,7 +19,7 @@ from realtime import Audience, RoomContext
 from .audit import AuditEntry, AuditLog
 from .lottery import Eligibility, Lottery, LotteryStatus, entrants_digest
 from .lottery import draw as draw_winners
-from .moderation import squeeze
+from .moderation import contains_keyword
 from .moderation_store import ModerationStore
 
 __all__ = ["LotteryDesk"]
@@ -29,10 +29,6 @@ MAX_AUDITED_ENTRANTS: Final = 20_000
 
 def _seed_hash(seed: int) -> str:
     return hashlib.sha256(str(seed).encode()).hexdigest()
-
-
-def _answers(keyword: str, text: str) -> bool:
-    return bool(keyword) and squeeze(keyword) in squeeze(text)
 
 
 class LotteryDesk:
@@ -120,7 +116,7 @@ class LotteryDesk:
         lottery = self._lottery_cache
         if lottery is None or not lottery.accepts(now):
             return
-        if lottery.eligibility is Eligibility.COMMENT and _answers(lottery.keyword, text):
+        if lottery.eligibility is Eligibility.COMMENT and contains_keyword(lottery.keyword, text):
             await self.store.add_entrant(self.room.name, lottery.id, user, name)
 
     async def draw(

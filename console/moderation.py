@@ -30,6 +30,7 @@ __all__ = [
     "Policy",
     "Treatment",
     "Verdict",
+    "contains_keyword",
     "fold_key",
     "is_question",
     "squeeze",
@@ -75,6 +76,11 @@ def fold_key(text: str) -> str | None:
     """Short comments ("1", "扣1", "666") fold with their repeats within a tick."""
     key = squeeze(text)
     return key if 0 < len(key) <= FOLD_MAX_CHARS else None
+
+
+def contains_keyword(keyword: str, text: str) -> bool:
+    """Whether ``text`` answers a keyword prompt (扣1, a lottery word), after normalisation."""
+    return bool(keyword) and squeeze(keyword) in squeeze(text)
 
 
 def is_question(text: str, product_names: tuple[str, ...] = ()) -> bool:

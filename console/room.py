@@ -31,6 +31,7 @@ from .commerce.stock import room_orders
 from .driver import ShowDriver
 from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
+from .moderation import contains_keyword
 from .show.engine import Command, CommandKind, Phase, Rejected
 
 __all__ = ["ShowRoom"]
@@ -136,7 +137,7 @@ class ShowRoom:
         counts = counts_for("comments", 1, where, now)
         prompt = self.driver.open_prompt(now)
         published = bool(answer.get("published"))
-        if published and prompt is not None and self.chat.counts_for_prompt(prompt, text):
+        if published and prompt is not None and contains_keyword(prompt, text):
             counts[f"seg:{where.segment}:prompt"] = 1
         try:
             await self.metrics.add(self.room.name, counts)
