@@ -1,6 +1,7 @@
 """Comparison across shows: this show's report beside earlier ones. Pure.
 
-Each show becomes one row (GMV, orders, conversion, peak online, GMV per product);
+Each show becomes one row (GMV, orders, conversion, peak online, the share of its
+viewers who were returning fans, GMV per product);
 the table lists the union of products so a product sold in several shows lines up.
 Rehearsal rooms (``demo*``, ``rehearsal-*``) are left out unless asked for.
 """
@@ -39,6 +40,7 @@ def comparison_row(report: Mapping[str, Any]) -> dict[str, Any]:
         "orders": totals["orders"],
         "conversion": totals["conversion"],
         "peak_online": totals["peak_online"],
+        "returning_share": report["fans"]["returning_share"],
         "product_gmv": {row["product"]: row["gmv"] for row in report["products"]},
     }
 

@@ -2,9 +2,12 @@
 
 One JSON object per line. Line 1 is the header (``format``, ``version``, ``room``,
 ``exported_at``, ``generator``); every other line is a record with a ``kind``:
-``script``, ``state``, ``audit``, ``sale``, ``order``, ``metrics``, ``commenters``,
-``report``, and last ``end`` (the count of records between header and end, so a
-truncated file is refused). docs/ARCHIVE.md lists every field.
+``script``, ``state``, ``audit``, ``sale``, ``order``, ``fans``, ``metrics``,
+``commenters``, ``report``, and last ``end`` (the count of records between header
+and end, so a truncated file is refused). docs/ARCHIVE.md lists every field.
+
+Version 2 added the sale's ``fans`` and the ``fans`` kind (:data:`console._archive_fields.SINCE`); a
+version 1 file still reads, its sales for everyone and without fan tiers.
 
 Reading is strict: an unknown version, kind or field, a missing field, a wrong type,
 a duplicate single record, an order of an unknown sale or a record of another room
@@ -14,20 +17,34 @@ is an :class:`ArchiveError` carrying the 1-based line number.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from ._archive_fields import fields_of, is_known_kind
 from .audit import AuditEntry
 from .commerce.sale import Sale, SaleStatus
 from .commerce.stock import Order
-from .show.engine import Phase
+from .fans import Tier
 
-__all__ = ["FORMAT", "VERSION", "Archive", "ArchiveError", "read_archive", "write_archive"]
+__all__ = [
+    "FANS_PER_RECORD",
+    "FORMAT",
+    "READABLE_VERSIONS",
+    "VERSION",
+    "Archive",
+    "ArchiveError",
+    "read_archive",
+    "write_archive",
+]
 
 FORMAT: Final = "livecon-archive"
-VERSION: Final = 1
-"""The only version this livecon writes and reads; see docs/ARCHIVE.md for the rule."""
+VERSION: Final = 2
+"""The version this livecon writes; see docs/ARCHIVE.md for the rule."""
+READABLE_VERSIONS: Final = (1, 2)
+"""The versions this livecon reads."""
+FANS_PER_RECORD: Final = 10_000
+"""Viewers per ``fans`` record, so no line grows with the audience."""
 
 SINGLE_KINDS: Final = ("script", "state", "metrics", "commenters", "report")
 """Kinds that appear at most once."""
@@ -60,135 +77,10 @@ class Archive:
     top_commenters: list[tuple[str, int]] = field(default_factory=list)
     report: dict[str, Any] | None = None
     generator: str = "livecon"
-
-
-# field checks ---------------------------------------------------------------------
-
-_Check = Callable[[Any], bool]
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_anything(value: Any) -> bool:
-    return True
-
-
-def _is_object(value: Any) -> bool:
-    return isinstance(value, dict)
-
-
-def _optional(check: _Check) -> _Check:
-    return lambda value: value is None or check(value)
-
-
-def _one_of(*choices: str) -> _Check:
-    return lambda value: value in choices
-
-
-def _is_count_map(value: Any) -> bool:
-    return isinstance(value, dict) and all(_is_int(count) for count in value.values())
-
-
-def _is_commenter_list(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(pair, list) and len(pair) == 2 and _is_str(pair[0]) and _is_int(pair[1])
-        for pair in value
-    )
-
-
-def _is_index_list(value: Any) -> bool:
-    return isinstance(value, list) and all(_is_int(item) for item in value)
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(_is_str(item) for item in value)
-
-
-_PHASES: Final = tuple(phase.value for phase in Phase)
-
-FIELDS: Final[Mapping[str, Mapping[str, _Check]]] = {
-    "header": {
-        "format": _is_str,
-        "version": _is_int,
-        "room": _is_str,
-        "exported_at": _is_number,
-        "generator": _is_str,
-    },
-    "script": {"file": _is_str, "source": _is_str},
-    "state": {
-        "version": _is_int,
-        "phase": _one_of(*_PHASES),
-        "index": _is_int,
-        "segment_started_at": _is_number,
-        "extension_s": _is_number,
-        "paused_at": _optional(_is_number),
-        "paused_total_s": _is_number,
-        "resume_phase": _optional(_one_of(*_PHASES)),
-        "started_at": _optional(_is_number),
-        "ended_at": _optional(_is_number),
-        "fired": _is_str_list,
-        "skipped": _is_index_list,
-        "dead_room_at": _optional(_is_number),
-    },
-    "audit": {
-        "seq": _is_int,
-        "at": _is_number,
-        "room": _is_str,
-        "actor": _is_str,
-        "role": _is_str,
-        "action": _is_str,
-        "before": _is_anything,
-        "after": _is_anything,
-        "detail": _is_str,
-        "alert": _is_bool,
-    },
-    "sale": {
-        "id": _is_str,
-        "room": _is_str,
-        "product": _is_str,
-        "price": _is_int,
-        "anchor_price": _is_int,
-        "released": _is_int,
-        "limit_per_buyer": _is_int,
-        "starts_at": _is_number,
-        "ends_at": _is_number,
-        "status": _one_of(*(status.value for status in SaleStatus)),
-        "segment": _optional(_is_int),
-        "currency": _is_str,
-    },
-    "order": {
-        "id": _is_str,
-        "sale": _is_str,
-        "room": _is_str,
-        "product": _is_str,
-        "user": _is_str,
-        "quantity": _is_int,
-        "price": _is_int,
-        "amount": _is_int,
-        "request_id": _is_str,
-        "at": _is_number,
-        "segment": _optional(_is_int),
-    },
-    "metrics": {"counters": _is_count_map, "uniques": _is_count_map},
-    "commenters": {"top": _is_commenter_list},
-    "report": {"report": _is_object},
-    "end": {"records": _is_int},
-}
-"""Every field of every record kind and its check; the header has no ``kind``."""
+    fan_channel: str = ""
+    """The channel whose fans the show counted; "" if unknown (a version 1 file)."""
+    fan_tiers: dict[str, Tier] = field(default_factory=dict)
+    """Every viewer of the show with the tier they joined it with."""
 
 
 # writing --------------------------------------------------------------------------
@@ -208,14 +100,34 @@ def _records(archive: Archive) -> list[dict[str, Any]]:
         records.append({"kind": "state", **archive.state})
     records += [{"kind": "audit", **entry.to_dict()} for entry in archive.audit]
     records += [
-        {"kind": "sale", **asdict(sale), "status": sale.status.value} for sale in archive.sales
+        {"kind": "sale", **asdict(sale), "status": sale.status.value, "fans": sale.fans.value}
+        for sale in archive.sales
     ]
     records += [{"kind": "order", **order.to_dict()} for order in archive.orders]
+    records += _fan_records(archive)
     records.append({"kind": "metrics", "counters": archive.counters, "uniques": archive.uniques})
     records.append({"kind": "commenters", "top": [list(pair) for pair in archive.top_commenters]})
     if archive.report is not None:
         records.append({"kind": "report", "report": archive.report})
     return records
+
+
+def _fan_records(archive: Archive) -> list[dict[str, Any]]:
+    """The show's tiers by viewer id, :data:`FANS_PER_RECORD` a record; none without a channel."""
+    if not archive.fan_channel:
+        return []
+    users = sorted(archive.fan_tiers)
+    chunks = [
+        users[start : start + FANS_PER_RECORD] for start in range(0, len(users), FANS_PER_RECORD)
+    ]
+    return [
+        {
+            "kind": "fans",
+            "channel": archive.fan_channel,
+            "tiers": {user: archive.fan_tiers[user].value for user in chunk},
+        }
+        for chunk in chunks or [[]]
+    ]
 
 
 def write_archive(archive: Archive) -> list[str]:
@@ -244,8 +156,8 @@ def _decode(text: str, number: int) -> dict[str, Any]:
     return record
 
 
-def _check_fields(kind: str, record: dict[str, Any], number: int) -> None:
-    wanted = FIELDS[kind]
+def _check_fields(kind: str, record: dict[str, Any], number: int, version: int) -> None:
+    wanted = fields_of(kind, version)
     missing = [name for name in wanted if name not in record]
     if missing:
         raise ArchiveError(f"{kind} record lacks {', '.join(missing)}", number)
@@ -262,9 +174,10 @@ def _header(text: str) -> dict[str, Any]:
     if record.get("format") != FORMAT:
         raise ArchiveError(f"expected format {FORMAT!r}, got {record.get('format')!r}", 1)
     version = record.get("version")
-    if version != VERSION:
-        raise ArchiveError(f"unsupported version {version!r}; this livecon reads {VERSION}", 1)
-    _check_fields("header", record, 1)
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise ArchiveError(f"unsupported version {version!r}; this livecon reads {readable}", 1)
+    _check_fields("header", record, 1, version)
     return record
 
 
@@ -317,6 +230,16 @@ class _Reader:
             raise ArchiveError(f"order {order.id!r}: amount is not quantity × price", number)
         self.orders.append(order)
 
+    def _add_fans(self, body: dict[str, Any], number: int) -> None:
+        channel = self.fields.setdefault("fan_channel", body["channel"])
+        if body["channel"] != channel:
+            raise ArchiveError(f"fans of channel {body['channel']!r} after {channel!r}", number)
+        tiers: dict[str, Tier] = self.fields.setdefault("fan_tiers", {})
+        twice = next((user for user in body["tiers"] if user in tiers), None)
+        if twice is not None:
+            raise ArchiveError(f"viewer {twice!r} appears in two fans records", number)
+        tiers.update((user, Tier(tier)) for user, tier in body["tiers"].items())
+
     def _add_metrics(self, body: dict[str, Any], number: int) -> None:
         self.fields.update(counters=body["counters"], uniques=body["uniques"])
 
@@ -344,9 +267,9 @@ def read_archive(lines: Iterable[str]) -> Archive:
         assert reader is not None
         record = _decode(text, number)
         kind = record.pop("kind", None)
-        if kind not in FIELDS or kind == "header":
+        if not is_known_kind(kind, header["version"]):
             raise ArchiveError(f"unknown record kind {kind!r}", number)
-        _check_fields(kind, record, number)
+        _check_fields(kind, record, number, header["version"])
         if kind == "end":
             if record["records"] != reader.count:
                 raise ArchiveError(

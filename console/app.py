@@ -39,6 +39,9 @@ from .commerce.stock import StockStore, stock_store_from_url
 from .commerce.webhook import CursorStore, RedisCursorStore, SqliteCursorStore, WebhookSender
 from .config import Settings
 from .driver import ShowDriver, load_script
+from .fan_api import FanApi
+from .fan_store import fan_store_from_url
+from .fandesk import FanDesk
 from .ingest import IngestApi
 from .logs import install_log_filters
 from .metrics_store import metrics_store_from_url
@@ -129,13 +132,22 @@ def create_app(settings: Settings) -> Starlette:
     metrics = metrics_store_from_url(settings.redis_url)
     moderation = moderation_store_from_url(settings.redis_url, settings.durable_path)
     preshow = preshow_store_from_url(store_url, settings.durable_path)
+    fans = fan_store_from_url(store_url, settings.durable_path)
 
     def handlers(room: RoomContext) -> ShowRoom:
         desk = SalesDesk(room, stock, audit)
-        chat = ChatDesk(room, moderation, audit, metrics, node)
         driver = ShowDriver(room, shows, audit, node, desk)
+
+        async def channel() -> str | None:
+            """The loaded script's channel ("" if it names none); ``None`` without a script."""
+            if driver.show is None:
+                await driver.refresh()  # a room opened by its first viewer on this node
+            return driver.show.channel if driver.show else None
+
+        fandesk = FanDesk(room.name, fans, channel)
+        chat = ChatDesk(room, moderation, audit, metrics, node, fandesk)
         checklist = ChecklistDesk(room, preshow, shows, audit)
-        return ShowRoom(room, node, driver, desk, metrics, chat, checklist)
+        return ShowRoom(room, node, driver, desk, metrics, chat, fandesk, checklist)
 
     hub = Hub(
         broker,
@@ -146,9 +158,10 @@ def create_app(settings: Settings) -> Starlette:
         settings.hub,
     )
     api = Api(Services(settings, hub, shows, audit, stock, metrics, moderation))
-    reports = ReportApi(api)
+    reports = ReportApi(api, fans)
     ingest = IngestApi(api)
     warmup = WarmupApi(api, preshow, settings.reminder_lead_s)
+    fan_api = FanApi(api, fans)
     sources = {
         room: (path, Path(path).read_text(encoding="utf-8"))
         for room, path in settings.scripts.items()
@@ -174,7 +187,7 @@ def create_app(settings: Settings) -> Starlette:
                 await sender.close()
                 await sender.cursors.close()
             await hub.stop()
-            for store in (shows, audit, stock, metrics, moderation, preshow):
+            for store in (shows, audit, stock, metrics, moderation, preshow, fans):
                 await store.close()
 
     app = Starlette(
@@ -192,6 +205,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/rooms/{room}/ingest", ingest.ingest, methods=["POST"]),
             Route("/api/rooms/{room}/reminders", warmup.reminders, methods=["GET", "POST"]),
             Route("/warmup/{room}", warmup.page),
+            Route("/api/rooms/{room}/fans", fan_api.room_fans),
+            Route("/api/channels/{channel}/fans", fan_api.channel_fans, methods=["GET", "POST"]),
             Route("/api/rooms/{room}/ingest-key", ingest.key),
             Route("/api/rooms/{room}/reconcile", api.reconcile, methods=["GET", "POST"]),
             Route("/api/rooms/{room}/report", reports.report),

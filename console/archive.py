@@ -5,19 +5,24 @@ The format and its pure reader and writer live in :mod:`console._archive_format`
 a file and the stores, through their public interfaces:
 
 - :func:`export_archive` reads the script, show state, audit log, sales, orders,
-  metric counts and top commenters, and builds the report at export time (kept
-  in the archive so an import can be checked against it);
+  the show's fan tiers, metric counts and top commenters, and builds the report
+  at export time (kept in the archive so an import can be checked against it);
 - :func:`import_archive` writes all of that into a room that has nothing yet.
   Under the archived room name the sale and order ids are kept; under another
   name each sale id gets ``-<room>`` appended (ids are unique per store, so the
   copy can sit next to the original) and its orders follow.
 
+Fan tiers go back through :meth:`~console.fan_store.FanStore.restore_show` under
+the archived channel (a rehearsal room's own channel when imported under a
+rehearsal name, see :func:`~console.fandesk.channel_for`).
+
 Import is refused before anything is written if the room already has a script,
-audit entries or sales, or a sale id is taken. It is not one transaction across
-stores: a store failing midway leaves a partial room (import again into a fresh
-room). Unique-visitor counts are sizes, restored with synthetic members; on
-Redis they are HyperLogLog estimates, so a large set can land a little above
-the archived size (about 0.81%).
+audit entries, sales or (when the archive has fan tiers) viewers, or a sale id
+is taken. It is not one transaction across stores: a store failing midway
+leaves a partial room (import again into a fresh room). Unique-visitor counts
+are sizes, restored with synthetic members; on Redis they are HyperLogLog
+estimates, so a large set can land a little above the archived size (about
+0.81%). Fan tiers are exact in every store.
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ from redis.exceptions import RedisError
 
 from realtime.tokens import validate_room
 
+from ._archive_fields import REHEARSAL_PREFIX
 from ._archive_format import FORMAT, VERSION, Archive, ArchiveError, read_archive, write_archive
 from .audit import AuditLog, audit_log_from_url
 from .commerce.sale import Sale, SaleRejected
 from .commerce.stock import Order, StockStore, stock_store_from_url
+from .fan_store import FanStore, fan_store_from_url
+from .fandesk import channel_for
 from .metrics_store import UNIQUE_SETS, MetricsStore, metrics_store_from_url
 from .report import build_report
 from .report_api import ReportStores, report_inputs
@@ -71,13 +79,14 @@ class ArchiveStores:
     audit: AuditLog
     stock: StockStore
     metrics: MetricsStore
+    fans: FanStore
 
     async def open(self) -> None:
         """Prepare the stores (the embedded stock store rebuilds from its order log)."""
         await self.stock.open()
 
     async def close(self) -> None:
-        for store in (self.shows, self.audit, self.stock, self.metrics):
+        for store in (self.shows, self.audit, self.stock, self.metrics, self.fans):
             await store.close()
 
 
@@ -96,6 +105,7 @@ def stores_for(redis_url: str, data_dir: Path) -> ArchiveStores:
         audit_log_from_url(url, durable),
         stock_store_from_url(redis_url, data_dir / "orders.db"),
         metrics_store_from_url(redis_url),
+        fan_store_from_url(url, durable),
     )
 
 
@@ -121,6 +131,8 @@ async def export_archive(stores: ReportStores, room: str, now: float) -> Archive
         uniques=dict(inputs.uniques),
         top_commenters=await stores.metrics.top_commenters(room, MAX_ARCHIVED_COMMENTERS),
         report=build_report(inputs),
+        fan_channel=channel_for(room, inputs.show.channel if inputs.show else None),
+        fan_tiers=dict(inputs.fan_tiers),
     )
 
 
@@ -153,9 +165,11 @@ def renamed(archive: Archive, room: str) -> Archive:
         return replace(order, id=f"{sale}-{number}", sale=sale, room=room)
 
     report = dict(archive.report, room=room) if archive.report is not None else None
+    channel = archive.fan_channel.removeprefix(REHEARSAL_PREFIX)
     return replace(
         archive,
         room=room,
+        fan_channel=channel_for(room, channel) if channel else "",
         audit=[replace(entry, room=room) for entry in archive.audit],
         sales=[replace(sale, id=sale_ids[sale.id], room=room) for sale in archive.sales],
         orders=[order_of(order) for order in archive.orders],
@@ -169,6 +183,8 @@ async def _require_empty(stores: ReportStores, archive: Archive) -> None:
         raise ArchiveError(f"room {room!r} already has a script; import into a new room")
     if await stores.audit.entries(room, 0, 1) or await stores.stock.sales(room):
         raise ArchiveError(f"room {room!r} already has a show; import into a new room")
+    if archive.fan_tiers and any((await stores.fans.counts(room)).values()):
+        raise ArchiveError(f"room {room!r} already has viewers; import into a new room")
     for sale in archive.sales:
         if await stores.stock.get_sale(sale.id) is not None:
             raise ArchiveError(f"sale {sale.id!r} exists in this store; import with another room")
@@ -196,6 +212,12 @@ async def _restore_sales(stores: ReportStores, archive: Archive) -> None:
             raise ArchiveError(exc.reason) from None
         if not restored:
             raise ArchiveError(f"sale {sale.id!r} exists in this store")
+
+
+async def _restore_fans(fans: FanStore, archive: Archive) -> None:
+    if archive.fan_tiers:
+        channel = archive.fan_channel or channel_for(archive.room, None)
+        await fans.restore_show(channel, archive.room, archive.fan_tiers)
 
 
 async def _restore_uniques(metrics: MetricsStore, room: str, sizes: dict[str, int]) -> None:
@@ -235,6 +257,7 @@ async def import_archive(stores: ReportStores, archive: Archive, room: str = "")
     for entry in target.audit:
         await stores.audit.append(replace(entry, seq=0))
     await _restore_sales(stores, target)
+    await _restore_fans(stores.fans, target)
     await _restore_metrics(stores.metrics, target)
     return target
 
@@ -246,7 +269,8 @@ def _summary(archive: Archive) -> str:
     gmv = sum(order.amount for order in archive.orders)
     return (
         f"room {archive.room}: {len(archive.sales)} sales, {len(archive.orders)} orders, "
-        f"GMV {gmv} fen, {len(archive.audit)} audit entries"
+        f"GMV {gmv} fen, {len(archive.audit)} audit entries, "
+        f"{len(archive.fan_tiers)} viewers' fan tiers"
     )
 
 

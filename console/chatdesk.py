@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from realtime import Audience, RoomContext, Session
 
 from .audit import AuditEntry, AuditLog
+from .fandesk import FanDesk
 from .lotterydesk import LotteryDesk
 from .metrics_store import MetricsStore
 from .moderation import Author, Moderator, Policy, Treatment
@@ -105,6 +106,7 @@ class ChatDesk:
         audit: AuditLog,
         metrics: MetricsStore,
         node: str,
+        fans: FanDesk | None = None,
     ) -> None:
         self.room = room
         self.store = store
@@ -119,7 +121,7 @@ class ChatDesk:
         self._instance = secrets.token_hex(3)
         self._compliance_cue_at = 0.0
         self._mutes: deque[float] = deque()
-        self.lottery = LotteryDesk(room, store, audit, self.new_id)
+        self.lottery = LotteryDesk(room, store, audit, self.new_id, fans)
 
     def new_id(self, prefix: str) -> str:
         """Unique in the room across nodes and restarts: node, instance, counter."""

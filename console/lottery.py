@@ -1,7 +1,8 @@
 """Lotteries and giveaways (抽奖 / 福袋): who may win, and a fair, reproducible draw. Pure.
 
 Eligibility is either commenting the keyword while the lottery is open, or
-having bought in this show. The draw sorts the entrants, then takes a sample
+having bought in this show; a lottery may also be for new or returning fans
+only (``fans``, see :mod:`console.fans`). The draw sorts the entrants, then takes a sample
 without replacement with ``random.Random(seed)``: the same seed and entrants
 always give the same winners, so anyone can re-run it from the audit log, and
 nobody wins twice in one lottery.
@@ -14,6 +15,8 @@ import hashlib
 import random
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from .fans import FanLimit
 
 __all__ = ["Eligibility", "Lottery", "LotteryStatus", "draw", "entrants_digest"]
 
@@ -41,6 +44,7 @@ class Lottery:
     seed: int
     status: LotteryStatus = LotteryStatus.OPEN
     segment: int | None = None
+    fans: FanLimit = FanLimit.ALL
 
     def accepts(self, now: float) -> bool:
         return self.status is LotteryStatus.OPEN and now < self.closes_at
@@ -49,6 +53,7 @@ class Lottery:
         data = asdict(self)
         data["eligibility"] = self.eligibility.value
         data["status"] = self.status.value
+        data["fans"] = self.fans.value
         return data
 
     @classmethod
@@ -56,6 +61,7 @@ class Lottery:
         fields = {key: data[key] for key in cls.__slots__ if key in data}
         fields["eligibility"] = Eligibility(fields["eligibility"])
         fields["status"] = LotteryStatus(fields["status"])
+        fields["fans"] = FanLimit(fields.get("fans") or "all")
         return cls(**fields)
 
     def drawn(self) -> Lottery:

@@ -17,6 +17,8 @@ from typing import Any, Final
 from realtime import Audience, RoomContext
 
 from .audit import AuditEntry, AuditLog
+from .fandesk import FanDesk
+from .fans import FanLimit, limit_label
 from .lottery import Eligibility, Lottery, LotteryStatus, entrants_digest
 from .lottery import draw as draw_winners
 from .moderation import contains_keyword
@@ -40,8 +42,10 @@ class LotteryDesk:
         store: ModerationStore,
         audit: AuditLog,
         new_id: Callable[[str], str],
+        fans: FanDesk | None = None,
     ) -> None:
         self.room = room
+        self.fans = fans
         self.store = store
         self.audit = audit
         self.new_id = new_id
@@ -75,6 +79,7 @@ class LotteryDesk:
             now + float(body.get("window_s") or 120),
             seed,
             segment=segment,
+            fans=FanLimit(body.get("fans") or "all"),
         )
         await self.store.set_lottery(self.room.name, lottery.to_dict())
         self._lottery_cache = lottery
@@ -106,6 +111,8 @@ class LotteryDesk:
             "status": lottery.status.value,
             "entrants": entrants,
             "seed_sha256": _seed_hash(lottery.seed),
+            "fans": lottery.fans.value,
+            "fans_label": limit_label(lottery.fans),
         }
         if winners is not None:
             view["winners"] = winners
@@ -116,8 +123,13 @@ class LotteryDesk:
         lottery = self._lottery_cache
         if lottery is None or not lottery.accepts(now):
             return
-        if lottery.eligibility is Eligibility.COMMENT and contains_keyword(lottery.keyword, text):
-            await self.store.add_entrant(self.room.name, lottery.id, user, name)
+        if lottery.eligibility is not Eligibility.COMMENT:
+            return
+        if not contains_keyword(lottery.keyword, text):
+            return
+        if self.fans is not None and not await self.fans.admits(lottery.fans, user, now):
+            return
+        await self.store.add_entrant(self.room.name, lottery.id, user, name)
 
     async def draw(
         self, actor: str, role: str, buyers: dict[str, str], now: float
@@ -129,6 +141,9 @@ class LotteryDesk:
             pool = buyers
         else:
             pool = await self.store.entrants(self.room.name, lottery.id)
+        if self.fans is not None and lottery.fans is not FanLimit.ALL:
+            admitted = await self.fans.only(lottery.fans, pool, now)
+            pool = {user: pool[user] for user in admitted}
         chosen = draw_winners(list(pool), lottery.winners, lottery.seed)
         drawn = lottery.drawn()
         await self.store.set_lottery(self.room.name, drawn.to_dict())
@@ -154,6 +169,7 @@ class LotteryDesk:
             {
                 "lottery": drawn.id,
                 "seed": drawn.seed,
+                "fans": drawn.fans.value,
                 "entrants_count": len(entrants),
                 "entrants_sha256": entrants_digest(entrants),
                 "entrants": entrants if len(entrants) <= MAX_AUDITED_ENTRANTS else None,

@@ -9,7 +9,9 @@ node derives the same figures from the same counts:
 - each also per segment (``seg:<index>:<name>``) and per product
   (``prod:<id>:<name>``), attributed to the script position at the moment;
 - per minute (``min:<unix minute>:<name>``) for the timeline;
-- unique sets: ``viewers``, ``buyers``, ``interacting`` (commented, liked or clicked).
+- unique sets: ``viewers``, ``buyers``, ``interacting`` (commented, liked or clicked);
+- per fan tier (``tier:<new|returning>:<orders|gmv>``), with the show's new and
+  returning viewers (``fans_new``, ``fans_returning``) from the fan store.
 
 Definitions: conversion = buyers / unique viewers; interaction rate =
 interacting viewers / unique viewers; GPM = GMV per 1,000 views; AOV = GMV / orders.
@@ -69,6 +71,24 @@ def comments_per_minute(counters: Mapping[str, int], now: float) -> float:
     return round(current + previous * (1 - elapsed_share), 1)
 
 
+def _fans(counters: Mapping[str, int], uniques: Mapping[str, int]) -> dict[str, Any]:
+    """New vs returning viewers, and their orders, GMV and conversion."""
+    table: dict[str, Any] = {}
+    for tier in ("new", "returning"):
+        viewers = uniques.get(f"fans_{tier}", 0)
+        orders = counters.get(f"tier:{tier}:orders", 0)
+        table[tier] = {
+            "viewers": viewers,
+            "orders": orders,
+            "gmv": counters.get(f"tier:{tier}:gmv", 0),
+            "buyers": uniques.get(f"buyers_{tier}", 0),
+            "conversion": _ratio(uniques.get(f"buyers_{tier}", 0), viewers),
+        }
+    total = table["new"]["viewers"] + table["returning"]["viewers"]
+    table["returning_share"] = _ratio(table["returning"]["viewers"], total)
+    return table
+
+
 def derive(
     counters: Mapping[str, int],
     uniques: Mapping[str, int],
@@ -103,6 +123,7 @@ def derive(
         "gpm": gmv * 1000 // views if views else 0,
         "funnel": {"views": views, "clicks": counters.get("clicks", 0), "orders": orders},
         "reminders": counters.get("reminders", 0),
+        "fans": _fans(counters, uniques),
     }
     if targets:
         actual = {"gmv": gmv, "orders": orders, "peak_online": peak}

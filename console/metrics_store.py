@@ -24,7 +24,7 @@ __all__ = [
     "metrics_store_from_url",
 ]
 
-UNIQUE_SETS: Final = ("viewers", "buyers", "interacting")
+UNIQUE_SETS: Final = ("viewers", "buyers", "interacting", "buyers_new", "buyers_returning")
 
 
 class MetricsStore(abc.ABC):

@@ -12,6 +12,12 @@ _ROOM: Final = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
 }
+_CHANNEL: Final = {
+    "name": "channel",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+}
 _ERROR: Final = {
     "description": "refused, with a message",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -252,6 +258,47 @@ OPENAPI: Final[dict[str, Any]] = {
                 "security": _ADMIN,
                 "parameters": [_ROOM, _format("json", "csv", "ics")],
                 "responses": _answers(400, 401, 404),
+            },
+        },
+        "/api/rooms/{room}/fans": {
+            "get": {
+                "summary": "the show's viewers with their fan tier (new or returning)",
+                "security": _ADMIN,
+                "parameters": [_ROOM, _format("json", "csv")],
+                "responses": _answers(400, 401),
+            }
+        },
+        "/api/channels/{channel}/fans": {
+            "get": {
+                "summary": "how many fans the channel knows",
+                "security": _ADMIN,
+                "parameters": [_CHANNEL],
+                "responses": _answers(400, 401),
+            },
+            "post": {
+                "summary": "import known fans (returning from their next visit on)",
+                "security": _ADMIN,
+                "parameters": [_CHANNEL],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["users"],
+                                "properties": {
+                                    "users": {
+                                        "type": "array",
+                                        "maxItems": 100_000,
+                                        "items": {"type": "string", "maxLength": 64},
+                                    }
+                                },
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": _answers(400, 401, 413),
             },
         },
         "/api/rooms/{room}/ingest-key": {

@@ -3,11 +3,16 @@
 Commerce figures (orders, units, GMV, buyers, per segment and per product) come
 from the order log itself, so they reconcile to it to the fen. Audience figures
 come from the room's metric counts; segment times from the audit log (every
-script command and trigger is there with its time).
+script command and trigger is there with its time). The fan-tier section joins
+the order log with the show's exact tier map (viewer -> new or returning, as the
+fan store recorded it on each viewer's first join): a buyer the map lacks (an
+ingested or imported order) counts under ``unknown``, so the tiers' GMVs sum to
+the total to the fen.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,13 +21,25 @@ from ._sim_state import is_rehearsal_room
 from .audit import AuditEntry
 from .commerce.sale import Sale
 from .commerce.stock import Order
+from .fans import Tier, limit_label
 from .metrics import derive, per_key
 from .show import Show
 
-__all__ = ["ReportInputs", "build_report", "chapters_vtt", "report_csv_rows"]
+__all__ = [
+    "FAN_TIERS",
+    "UNKNOWN_TIER",
+    "ReportInputs",
+    "build_report",
+    "chapters_vtt",
+    "report_csv_rows",
+]
 
 UNDERPERFORMING_SELL_THROUGH: Final = 0.5
 """A sale that sold less than this share of its stock is listed as underperforming."""
+UNKNOWN_TIER: Final = "unknown"
+"""The fan-tier row of buyers who never joined the show as a viewer (ingested, imported)."""
+FAN_TIERS: Final = (Tier.NEW.value, Tier.RETURNING.value, UNKNOWN_TIER)
+"""The rows of the fan-tier section, in this order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,8 @@ class ReportInputs:
     uniques: Mapping[str, int]
     top_commenters: list[tuple[str, int]]
     peak_online: int
+    fan_tiers: Mapping[str, Tier]
+    """Every viewer of the show with the tier they joined it with (exact)."""
     now: float
 
 
@@ -72,6 +91,33 @@ def _commerce(orders: list[Order]) -> dict[str, int]:
     }
 
 
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _fans(inputs: ReportInputs) -> dict[str, Any]:
+    """Viewers, buyers, orders, units, GMV (fen) and conversion per fan tier.
+
+    ``unknown`` has no viewers and its conversion is ``None`` (not defined).
+    """
+    viewers = Counter(tier.value for tier in inputs.fan_tiers.values())
+    orders: dict[str, list[Order]] = {name: [] for name in FAN_TIERS}
+    for order in inputs.orders:
+        tier = inputs.fan_tiers.get(order.user)
+        orders[tier.value if tier is not None else UNKNOWN_TIER].append(order)
+    rows = []
+    for name in FAN_TIERS:
+        commerce = _commerce(orders[name])
+        conversion = None if name == UNKNOWN_TIER else _ratio(commerce["buyers"], viewers[name])
+        rows.append({"tier": name, "viewers": viewers[name], **commerce, "conversion": conversion})
+    total = viewers.total()
+    return {
+        "viewers": total,
+        "returning_share": _ratio(viewers[Tier.RETURNING.value], total),
+        "tiers": rows,
+    }
+
+
 def _sold_out_at(sale: Sale, orders: list[Order]) -> float | None:
     units = 0
     for order in sorted(orders, key=lambda order: order.at):
@@ -95,6 +141,8 @@ def _sale_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
                 "product": sale.product,
                 "name": names.get(sale.product, sale.product),
                 "segment": sale.segment,
+                "fans": sale.fans.value,
+                "fans_label": limit_label(sale.fans),
                 "price": sale.price,
                 "anchor_price": sale.anchor_price,
                 "released": sale.released,
@@ -144,7 +192,7 @@ def _segment_rows(
                 else None,
                 "comments": counted.get(str(index), {}).get("comments", 0),
                 "clicks": counted.get(str(index), {}).get("clicks", 0),
-                "conversion": round(commerce["buyers"] / viewers, 4) if viewers else 0.0,
+                "conversion": _ratio(commerce["buyers"], viewers),
                 "gmv_per_min": int(commerce["gmv"] * 60 / seconds) if seconds else 0,
                 **commerce,
             }
@@ -284,7 +332,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "clicks": live["clicks"],
         "reminders": live.get("reminders", 0),
         "interaction_rate": live["interaction_rate"],
-        "conversion": round(commerce["buyers"] / viewers, 4) if viewers else 0.0,
+        "conversion": _ratio(commerce["buyers"], viewers),
         "gpm": commerce["gmv"] * 1000 // views if views else 0,
     }
     sales = _sale_rows(inputs)
@@ -319,6 +367,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "products": _product_rows(inputs, sales),
         "sales": sales,
         "underperforming": [row["sale"] for row in sales if row["underperforming"]],
+        "fans": _fans(inputs),
         "top_commenters": [
             {"name": name, "comments": count} for name, count in inputs.top_commenters
         ],
@@ -350,7 +399,7 @@ def chapters_vtt(report: Mapping[str, Any]) -> str:
 
 
 def report_csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per segment, then one per product, then one per sale, then the totals."""
+    """One row per segment, product, sale and fan tier, in that order, then the totals."""
     rows: list[dict[str, Any]] = []
     for row in report["segments"]:
         rows.append({"section": "segment", "key": row["index"], "name": row["title"], **row})
@@ -358,6 +407,8 @@ def report_csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({"section": "product", "key": row["product"], **row})
     for row in report["sales"]:
         rows.append({"section": "sale", "key": row["sale"], **row})
+    for row in report["fans"]["tiers"]:
+        rows.append({"section": "fans", "key": row["tier"], **row})
     rows.append(
         {"section": "total", "key": report["room"], "name": report["title"], **report["totals"]}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -14,19 +15,20 @@ from ._archive_compare import MAX_COMPARED, comparison_table, is_rehearsal
 from .api import CSP, Api, csv_response, error_response
 from .audit import AuditLog
 from .commerce.stock import StockStore, room_orders
+from .fan_store import FanStore
 from .metrics_store import MetricsStore
 from .pages import render_report
 from .report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from .show import load_show
 from .show.store import ShowStore
 
-__all__ = ["ReportApi", "ReportStores", "build_room_report"]
+__all__ = ["ReportApi", "ReportStores", "RoomStores", "build_room_report", "report_inputs"]
 
 MAX_AUDIT_ENTRIES = 1_000_000
 
 
 class ReportStores(Protocol):
-    """The stores a report reads (:class:`~console.api.Services` is one)."""
+    """The stores a report reads (:class:`RoomStores` is one)."""
 
     @property
     def shows(self) -> ShowStore: ...
@@ -36,6 +38,19 @@ class ReportStores(Protocol):
     def stock(self) -> StockStore: ...
     @property
     def metrics(self) -> MetricsStore: ...
+    @property
+    def fans(self) -> FanStore: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStores:
+    """A node's stores as a report reads them."""
+
+    shows: ShowStore
+    audit: AuditLog
+    stock: StockStore
+    metrics: MetricsStore
+    fans: FanStore
 
 
 async def report_inputs(stores: ReportStores, room: str, now: float) -> ReportInputs:
@@ -54,6 +69,7 @@ async def report_inputs(stores: ReportStores, room: str, now: float) -> ReportIn
         uniques=uniques,
         top_commenters=await stores.metrics.top_commenters(room, 10),
         peak_online=peak,
+        fan_tiers=await stores.fans.show_tiers(room),
         now=now,
     )
 
@@ -108,18 +124,21 @@ async def compare(
 class ReportApi:
     """The post-show report as a page, JSON, CSV and replay chapters."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, fans: FanStore) -> None:
         self.api = api
-        self.services = api.services
+        services = api.services
+        self.stores = RoomStores(
+            services.shows, services.audit, services.stock, services.metrics, fans
+        )
 
     async def build(self, room: str, request: Request | None = None) -> dict[str, Any]:
         """The room's report; with ``?compare=`` in ``request``, its comparison table too."""
         now = time.time()
-        report = await build_room_report(self.services, room, now)
+        report = await build_room_report(self.stores, room, now)
         if request is not None and request.query_params.get("compare"):
             names = _compared_rooms(request.query_params["compare"])
             rehearsals = request.query_params.get("rehearsals", "") in ("1", "true", "yes")
-            report["comparison"] = await compare(self.services, report, names, rehearsals, now)
+            report["comparison"] = await compare(self.stores, report, names, rehearsals, now)
         return report
 
     async def report(self, request: Request) -> Response:

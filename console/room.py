@@ -29,6 +29,8 @@ from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.sale import NeedsConfirmation
 from .commerce.stock import room_orders
 from .driver import ShowDriver
+from .fandesk import FanDesk
+from .fans import FanLimit, refusal
 from .metrics import Attribution, comments_per_minute, counts_for
 from .metrics_store import MetricsStore
 from .moderation import contains_keyword
@@ -50,6 +52,7 @@ class ShowRoom:
         desk: SalesDesk,
         metrics: MetricsStore,
         chat: ChatDesk,
+        fans: FanDesk,
         checklist: ChecklistDesk | None = None,
     ) -> None:
         self.room = room
@@ -58,6 +61,7 @@ class ShowRoom:
         self.desk = desk
         self.metrics = metrics
         self.chat = chat
+        self.fans = fans
         self.checklist = checklist
 
     def _new_id(self, prefix: str) -> str:
@@ -84,6 +88,8 @@ class ShowRoom:
         await self.chat.lottery.refresh(now)
         await self.metrics.raise_to(name, f"min:{int(now // 60)}:online", self.room.online)
         counters, uniques = await self.metrics.read(name)
+        tiers = await self.fans.counts()
+        uniques = {**uniques, **{f"fans_{tier.value}": count for tier, count in tiers.items()}}
         top = await self.metrics.top_commenters(name, 5)
         self.driver.update_audience([who for who, _ in top], comments_per_minute(counters, now))
         await self.desk.on_tick(now)
@@ -95,8 +101,11 @@ class ShowRoom:
 
     async def on_join(self, session: Session, now: float) -> None:
         if session.claims.role is Role.VIEWER:
+            user = session.claims.user
             await self._count(session, "views", 1, now)
-            await self.metrics.add_unique(self.room.name, "viewers", session.claims.user)
+            await self.metrics.add_unique(self.room.name, "viewers", user)
+            tier = await self.fans.visit(user, now)
+            self.room.send_direct(user, {"kind": "fan", "tier": tier.value})
 
     async def on_leave(self, session: Session, now: float, seconds: float) -> None:
         if session.claims.role is Role.VIEWER:
@@ -164,8 +173,22 @@ class ShowRoom:
         await self.metrics.add_unique(self.room.name, "interacting", session.claims.user)
         return {"product": body["product"]}
 
+    async def _fans_refusal(self, user: str, sale_id: str, now: float) -> dict[str, Any] | None:
+        """The answer for a buyer outside the sale's fan tier, or ``None`` if they may buy."""
+        limit = await self.desk.fans_of(sale_id)
+        if await self.fans.admits(limit, user, now):
+            return None
+        return {
+            "outcome": BuyOutcome.FANS_ONLY.value,
+            "fans": limit.value,
+            "message": refusal(limit),
+        }
+
     async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
+        refused = await self._fans_refusal(session.claims.user, body["sale"], now)
+        if refused is not None:
+            return refused
         result = await self.desk.buy(
             body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
         )
@@ -177,13 +200,21 @@ class ShowRoom:
                 **counts_for("units", order.quantity, where, now),
                 **counts_for("gmv", order.amount, where, now),
             }
+            tier = (await self.fans.visit(order.user, now)).value
+            counts[f"tier:{tier}:orders"] = 1
+            counts[f"tier:{tier}:gmv"] = order.amount
             await self.metrics.add(self.room.name, counts)
             await self.metrics.add_unique(self.room.name, "buyers", order.user)
+            await self.metrics.add_unique(self.room.name, f"buyers_{tier}", order.user)
         return describe(result)
 
     async def _on_waitlist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        refused = await self._fans_refusal(session.claims.user, body["sale"], now)
+        if refused is not None:
+            return refused
         result = await self.desk.join_waitlist(
-            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], time.time()
+            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
         )
         return describe(result)
 
@@ -258,6 +289,7 @@ class ShowRoom:
             "winners": segment.winners,
             "window_s": segment.window_s,
             "eligibility": segment.eligibility.value,
+            "fans": segment.fans.value,
         }
 
     async def _buyers(self) -> dict[str, str]:
@@ -333,8 +365,9 @@ class ShowRoom:
             segment = (
                 self.driver.segment_index() if product == self.driver.current_product() else None
             )
+            fans = FanLimit(body["fans"]) if body.get("fans") else None
             sale = await self.desk.start(
-                self.driver.show, product, segment, body.get("duration_s"), actor, role, now
+                self.driver.show, product, segment, body.get("duration_s"), actor, role, now, fans
             )
         else:
             sale_id = body.get("sale") or self._current_sale_id()

@@ -81,6 +81,9 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             "sale": Field(str, required=False, low=1, high=64),
             "product": Field(str, required=False, low=1, high=32),
             "duration_s": Field(int, required=False, low=10, high=86_400),
+            "fans": Field(
+                str, required=False, low=1, high=9, choices=frozenset({"all", "new", "returning"})
+            ),
         },
     ),
     "stock": MessageSpec(
@@ -139,6 +142,9 @@ MESSAGE_SPECS: Final[dict[str, MessageSpec]] = {
             "window_s": Field(int, required=False, low=10, high=3600),
             "eligibility": Field(
                 str, required=False, low=1, high=8, choices=frozenset({"comment", "buyers"})
+            ),
+            "fans": Field(
+                str, required=False, low=1, high=9, choices=frozenset({"all", "new", "returning"})
             ),
         },
     ),

@@ -18,6 +18,7 @@ from typing import Any, Final
 from realtime import Audience, RoomContext
 
 from ..audit import AuditEntry, AuditLog
+from ..fans import FanLimit
 from ..show import Show
 from ..show.views import format_money
 from .sale import BuyOutcome, NeedsConfirmation, Sale, SaleRejected, SaleStatus
@@ -69,6 +70,13 @@ class SalesDesk:
                 self._say_sold_out(sale_id, result.order.product)
         self._mark(sale_id)
         return result
+
+    async def fans_of(self, sale_id: str) -> FanLimit:
+        """Who may buy in the sale (fixed when it starts, so the published card answers)."""
+        view = self._published.get(sale_id)
+        if view is not None:
+            return FanLimit(view["fans"])
+        return (await self._get(sale_id)).fans
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, key: str, now: float
@@ -126,8 +134,9 @@ class SalesDesk:
         actor: str,
         role: str,
         now: float,
+        fans: FanLimit | None = None,
     ) -> Sale:
-        sale = self._sale_for(show, product_id, segment, duration_s, now)
+        sale = self._sale_for(show, product_id, segment, duration_s, now, fans)
         if not await self.stock.create_sale(sale):
             raise SaleRejected(f"sale {sale.id} exists")
         started = sale.start(now, duration_s or (sale.ends_at - sale.starts_at))
@@ -145,6 +154,7 @@ class SalesDesk:
         segment: int | None,
         duration_s: float | None,
         now: float,
+        fans: FanLimit | None = None,
     ) -> Sale:
         product = show.products.get(product_id) if show else None
         if product is None:
@@ -172,6 +182,7 @@ class SalesDesk:
             SaleStatus.SCHEDULED,
             segment,
             show.currency if show else "CNY",
+            fans or (settings.fans if settings else FanLimit.ALL),
         ).validate()
 
     async def control(self, sale_id: str, command: str, actor: str, role: str, now: float) -> Sale:
@@ -283,6 +294,7 @@ class SalesDesk:
             "status": sale.status.value,
             "segment": sale.segment,
             "currency": sale.currency,
+            "fans": sale.fans.value,
             "starts_at_ms": int(sale.starts_at * 1000),
             "ends_at_ms": int(sale.ends_at * 1000),
         }
@@ -438,6 +450,7 @@ MESSAGES: dict[BuyOutcome, str] = {
     BuyOutcome.RATE_LIMITED: "操作太快了，请稍后再试 / Too fast - try again in a moment",
     BuyOutcome.WAITLISTED: "已加入候补，第 {position} 位 / On the waitlist, number {position}",
     BuyOutcome.UNAVAILABLE: "系统繁忙，请重试 / Busy - please try again",
+    BuyOutcome.FANS_ONLY: "这场只对部分粉丝开放 / This sale is for some fans only",
 }
 
 

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Final
 
+from ..fans import FanLimit
+
 __all__ = [
     "PRICE_CUT_ALERT_SHARE",
     "STOCK_MULTIPLY_ALERT",
@@ -45,6 +47,8 @@ class BuyOutcome(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     WAITLISTED = "waitlisted"
     UNAVAILABLE = "unavailable"
+    FANS_ONLY = "fans_only"
+    """The sale is limited to new or returning fans and the buyer is not one."""
 
 
 class SaleRejected(Exception):
@@ -75,6 +79,12 @@ class Sale:
     status: SaleStatus = SaleStatus.SCHEDULED
     segment: int | None = None
     currency: str = "CNY"
+    fans: FanLimit = FanLimit.ALL
+    """Who may buy (checked by the desk against the tier the fan store recorded)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fans, FanLimit):  # read back from JSON as a plain string
+            object.__setattr__(self, "fans", FanLimit(self.fans))
 
     def is_open(self, now: float) -> bool:
         return self.status is SaleStatus.OPEN and self.starts_at <= now < self.ends_at

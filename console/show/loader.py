@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..compliance import Lexicon, default_lexicon
+from ..fans import FanLimit, validate_channel
 from ._reader import Checker, Issue, Reader, Severity
 from .model import (
     ChecklistItem,
@@ -84,6 +85,7 @@ def load_show(
             "next_show_at",
             "room",
             "benefits",
+            "channel",
         },
     )
     rules = _rules(checker, meta)
@@ -107,6 +109,7 @@ def load_show(
         source=file,
         checklist=_checklist(checker, root),
         benefits=benefits,
+        channel=_channel(checker, meta),
     )
     _check_order(checker, show)
     has_errors = any(issue.severity is Severity.ERROR for issue in checker.issues)
@@ -134,6 +137,17 @@ def _currency(checker: Checker, meta: Reader) -> str:
             ("show",), "currency", f"currency must be a 3-letter code such as CNY, got {currency!r}"
         )
     return currency
+
+
+def _channel(checker: Checker, meta: Reader) -> str:
+    channel = meta.text("channel", required=False)
+    if channel:
+        try:
+            validate_channel(channel)
+        except ValueError as exc:
+            checker.error(("show",), "channel", str(exc))
+            return ""
+    return channel
 
 
 def _targets(checker: Checker, meta: Reader) -> Targets:
@@ -270,6 +284,7 @@ _SEGMENT_KEYS: Final = {
     "prize",
     "winners",
     "eligibility",
+    "fans",
     "step",
 }
 _SALE_KEYS: Final = {
@@ -279,6 +294,7 @@ _SALE_KEYS: Final = {
     "stock",
     "limit_per_buyer",
     "auto_advance_on_sold_out",
+    "fans",
 }
 
 
@@ -328,6 +344,7 @@ def _segment(checker: Checker, reader: Reader, products: dict[str, Product]) -> 
             window_s=reader.number("window_s", 5.0, 120.0) or 120.0,
             eligibility=reader.choice("eligibility", LotteryEligibility, "comment")
             or LotteryEligibility.COMMENT,
+            fans=reader.choice("fans", FanLimit, "all") or FanLimit.ALL,
         )
         checker.spoken(path, "prize", (fields["prize"],))
         if fields["eligibility"] is LotteryEligibility.COMMENT and not fields["keyword"]:
@@ -358,6 +375,7 @@ def _product_fields(
             stock=sale_reader.integer("stock", 0, required=False),
             limit_per_buyer=sale_reader.integer("limit_per_buyer", 1, required=False),
             auto_advance_on_sold_out=sale_reader.boolean("auto_advance_on_sold_out", False),
+            fans=sale_reader.choice("fans", FanLimit, "all") or FanLimit.ALL,
         )
         if product is not None and sale.price is not None and sale.price > product.anchor_price:
             checker.error(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ..fans import FanLimit
+
 __all__ = [
     "ChecklistItem",
     "ClosingStep",
@@ -76,6 +78,8 @@ class SaleSettings:
     stock: int | None = None
     limit_per_buyer: int | None = None
     auto_advance_on_sold_out: bool = False
+    fans: FanLimit = FanLimit.ALL
+    """Who may buy: everyone, new fans only (新粉专享) or returning fans only (老粉专享)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Segment:
     prize: str = ""
     winners: int = 1
     eligibility: LotteryEligibility = LotteryEligibility.COMMENT
+    fans: FanLimit = FanLimit.ALL
     step: ClosingStep | None = None
     line: int = 0
 
@@ -145,6 +150,8 @@ class Show:
     checklist: tuple[ChecklistItem, ...] = ()
     benefits: tuple[str, ...] = ()
     """Live-only benefits announced on the warm-up page (预热), plain text."""
+    channel: str = ""
+    """The shop's or streamer's account whose fans this show counts ("" = the default)."""
 
     @property
     def planned_duration_s(self) -> float:

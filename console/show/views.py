@@ -40,9 +40,13 @@ def format_clock(seconds: float | None) -> str:
     return f"{sign}{total // 60}:{total % 60:02d}"
 
 
-def _product_card(product: Product | None, stock: Mapping[str, int]) -> dict[str, Any] | None:
+def _product_card(
+    product: Product | None, stock: Mapping[str, int], segment: Segment | None = None
+) -> dict[str, Any] | None:
+    """The product as every screen shows it; ``fans``: who the segment's sale is for."""
     if product is None:
         return None
+    sale = segment.sale if segment else None
     return {
         "id": product.id,
         "name": product.name,
@@ -51,6 +55,7 @@ def _product_card(product: Product | None, stock: Mapping[str, int]) -> dict[str
         "anchor_price": product.anchor_price,
         "stock": stock.get(product.id, product.stock),
         "limit": product.limit_per_buyer,
+        "fans": sale.fans.value if sale else "all",
     }
 
 
@@ -149,8 +154,9 @@ def show_view(show: Show, state: ShowState, now: float, stock: Mapping[str, int]
     }
     if 0 <= state.index < len(show.segments):
         view["segment"] = _segment_brief(show, state.index)
-        product = _on_sale(show.product_of(state.index), show.segments[state.index])
-        view["product"] = _product_card(product, stock)
+        segment = show.segments[state.index]
+        product = _on_sale(show.product_of(state.index), segment)
+        view["product"] = _product_card(product, stock, segment)
     return view
 
 
@@ -181,7 +187,7 @@ def prompter_view(
         overtime=left is not None and left < 0,
         paused=state.phase is Phase.PAUSED,
         product=_product_card(
-            _on_sale(show.product_of(state.index), segment), live.get("stock", {})
+            _on_sale(show.product_of(state.index), segment), live.get("stock", {}), segment
         ),
     )
     if state.index + 1 < len(show.segments):

@@ -1,6 +1,7 @@
 """Archives of a real show: export after a sale, import into fresh stores, same report.
 
-A real node (``livecon serve``) runs part of the snack show with buys; the
+A real node (``livecon serve``) runs part of the snack show with buys (one buyer
+a known fan of the show's channel, so the fan section has both tiers); the
 ``livecon archive`` commands run as real processes against its stores.
 """
 
@@ -17,11 +18,15 @@ from typing import Any, Final
 import httpx
 
 from console.archive import Archive, import_archive, load_archive, stores_for
+from console.fandesk import channel_for
 from console.report_api import build_room_report
-from tests.outbound._helpers import ADMIN_HEADERS, ROOM, run_snack_sale, snack_env
+from console.show import load_show
+from tests.outbound._helpers import ADMIN_HEADERS, ROOM, SNACK_SCRIPT, run_snack_sale, snack_env
 from tests.support import ROOT, Node, timeout
 
 BUYS: Final = [("amy", 1), ("bob", 2), ("cai", 1)]
+KNOWN_FAN: Final = "bob"
+"""A fan of the snack show's channel before the show: returning; amy and cai are new."""
 COMPARED: Final = ("totals", "segments", "products", "sales")
 
 
@@ -78,6 +83,30 @@ async def sold_show(node: Node) -> None:
     await run_snack_sale(node, BUYS, end=True)
 
 
+def know_fan(redis_url: str, data_dir: Path) -> None:
+    """Make :data:`KNOWN_FAN` a fan of the snack show's channel in these stores."""
+    show = load_show(SNACK_SCRIPT.read_text(encoding="utf-8"), SNACK_SCRIPT.name)[0]
+    assert show is not None
+    channel = channel_for(ROOM, show.channel)
+
+    async def run() -> None:
+        stores = stores_for(redis_url, data_dir)
+        try:
+            assert await stores.fans.import_fans(channel, [KNOWN_FAN], 0.0) == 1
+        finally:
+            await stores.close()
+
+    asyncio.run(run())
+
+
+def fans_of(report: dict[str, Any]) -> list[tuple[str, int, int, int]]:
+    """(tier, buyers, orders, GMV) per tier: what the buys above decide."""
+    return [(t["tier"], t["buyers"], t["orders"], t["gmv"]) for t in report["fans"]["tiers"]]
+
+
+SOLD_FANS: Final = [("new", 2, 2, 2 * 6990), ("returning", 1, 1, 2 * 6990), ("unknown", 0, 0, 0)]
+
+
 async def imported_report(redis_url: str, data_dir: Path, archive: Archive) -> dict[str, Any]:
     """Import ``archive`` in this process and build the report as of its export."""
     stores = stores_for(redis_url, data_dir)
@@ -97,6 +126,7 @@ def export_from(out: Path, redis_url: str = "", data_dir: Path | None = None) ->
 
 
 def test_a_redis_show_reimports_to_the_same_report(redis_url: str, tmp_path: Path) -> None:
+    know_fan(redis_url, tmp_path / "unused")
     node = Node.start(redis_url, env=snack_env())
     try:
         asyncio.run(sold_show(node))
@@ -109,6 +139,8 @@ def test_a_redis_show_reimports_to_the_same_report(redis_url: str, tmp_path: Pat
     assert {k: archive.report[k] for k in COMPARED} == {k: live[k] for k in COMPARED}
     assert archive.counters
     assert archive.uniques["viewers"] >= 3
+    assert fans_of(archive.report) == fans_of(live) == SOLD_FANS
+    assert archive.fan_tiers["bob"].value == "returning"
     into_embedded = asyncio.run(imported_report("", tmp_path / "embedded", archive))
     assert json.dumps(into_embedded) == json.dumps(archive.report)
     target = other_db(redis_url, 1)
@@ -118,6 +150,7 @@ def test_a_redis_show_reimports_to_the_same_report(redis_url: str, tmp_path: Pat
 
 def test_a_show_moves_from_embedded_to_redis_and_back(redis_url: str, tmp_path: Path) -> None:
     first = Path(tempfile.mkdtemp(prefix="livecon-archive-"))
+    know_fan("", first)
     node = Node.start(data_dir=first, env=snack_env())
     try:
         asyncio.run(sold_show(node))
@@ -127,6 +160,8 @@ def test_a_show_moves_from_embedded_to_redis_and_back(redis_url: str, tmp_path: 
     archive = export_from(tmp_path / "a.jsonl", data_dir=first)
     assert archive.report is not None
     assert commerce_of(archive.report) == commerce_of(embedded)
+    assert archive.report["fans"] == embedded["fans"]
+    assert fans_of(embedded) == SOLD_FANS
     target = other_db(redis_url, 2)
     done = livecon_archive("import", str(tmp_path / "a.jsonl"), "--redis", target)
     assert f"imported room {ROOM}: 1 sales, 3 orders" in done.stdout
@@ -136,12 +171,16 @@ def test_a_show_moves_from_embedded_to_redis_and_back(redis_url: str, tmp_path: 
     finally:
         node.stop()
     assert commerce_of(on_redis) == commerce_of(embedded)
+    assert on_redis["fans"] == embedded["fans"]
     back = export_from(tmp_path / "b.jsonl", redis_url=target)
+    assert (back.fan_channel, back.fan_tiers) == (archive.fan_channel, archive.fan_tiers)
     second = tmp_path / "second"
     livecon_archive("import", str(tmp_path / "b.jsonl"), "--data-dir", str(second))
     node = Node.start(data_dir=second)
     try:
-        assert commerce_of(report_of(node)) == commerce_of(embedded)
+        again = report_of(node)
+        assert commerce_of(again) == commerce_of(embedded)
+        assert again["fans"] == embedded["fans"]
         reconciled = httpx.get(
             f"{node.base}/api/rooms/{ROOM}/reconcile", headers=ADMIN_HEADERS, timeout=timeout(5)
         ).json()

@@ -37,7 +37,9 @@ COUNTERS: Final = {
     "gmv": 247_500,
 }
 UNIQUES: Final = {"viewers": 250, "buyers": 20, "interacting": 60}
-NO_UNIQUES: Final = {"viewers": 0, "buyers": 0, "interacting": 0}
+NO_UNIQUES: Final = {
+    name: 0 for name in ("viewers", "buyers", "interacting", "buyers_new", "buyers_returning")
+}
 
 
 def figures(
@@ -284,7 +286,7 @@ async def test_add_unique_counts_distinct_members(metrics: MetricsStore) -> None
     await metrics.add_unique(ROOM, "buyers", "u1")
     counts, uniques = await metrics.read(ROOM)
     assert counts == {}
-    assert uniques == {"viewers": 4, "buyers": 1, "interacting": 0}
+    assert uniques == {**NO_UNIQUES, "viewers": 4, "buyers": 1}
 
 
 async def test_add_unique_on_many_members_is_within_hyperloglog_error(

@@ -24,8 +24,12 @@ from typing import Any, Final
 import httpx
 import pytest
 
+from console._archive_compare import comparison_row
 from console.audit import AuditEntry
 from console.commerce import Order, Sale, SaleStatus
+from console.fan_store import SqliteFanStore
+from console.fandesk import channel_for
+from console.fans import FanLimit, Tier
 from console.report import ReportInputs, build_report, chapters_vtt, report_csv_rows
 from console.show import Show, load_show
 from tests.support import ADMIN_KEY, Node, mint, timeout
@@ -35,6 +39,7 @@ from ._helpers import (
     NUTS_PRICE_FEN,
     NUTS_SEGMENT,
     ROOM,
+    SNACK_SCRIPT,
     Purchase,
     run_snack_sale,
     snack_env,
@@ -201,6 +206,16 @@ COUNTERS: Final = {
 }
 
 
+FAN_TIERS: Final = {
+    "u1": Tier.NEW,
+    "u3": Tier.NEW,
+    "n5": Tier.NEW,
+    "u2": Tier.RETURNING,
+    "r6": Tier.RETURNING,
+}
+"""3 new and 2 returning viewers; buyer u4 never joined as a viewer (unknown)."""
+
+
 def _inputs(**changes: Any) -> ReportInputs:
     inputs = ReportInputs(
         room=SMALL_ROOM,
@@ -212,6 +227,7 @@ def _inputs(**changes: Any) -> ReportInputs:
         uniques={"viewers": 20, "interacting": 8, "buyers": 4},
         top_commenters=[("Bo", 5), ("Cy", 3)],
         peak_online=25,
+        fan_tiers=FAN_TIERS,
         now=T0 + 1_000,
     )
     return replace(inputs, **changes)
@@ -351,6 +367,51 @@ def test_products_and_sales() -> None:
     assert sum(row["gmv"] for row in sales.values()) == GMV
 
 
+def test_fan_tiers_split_the_order_log_to_the_fen() -> None:
+    fans = build_report(_inputs())["fans"]
+    assert fans == {
+        "viewers": 5,
+        "returning_share": 0.4,
+        "tiers": [
+            # u1: tea 9,900 + cups 2,990; u3: cups 2 x 2,990
+            {"tier": "new", "viewers": 3, "orders": 3, "units": 4, "gmv": 18_870,
+             "buyers": 2, "aov": 6_290, "conversion": 0.6667},
+            # u2: tea 2 x 9,900
+            {"tier": "returning", "viewers": 2, "orders": 1, "units": 2, "gmv": 19_800,
+             "buyers": 1, "aov": 19_800, "conversion": 0.5},
+            # u4 bought in the manual sale without joining as a viewer
+            {"tier": "unknown", "viewers": 0, "orders": 1, "units": 1, "gmv": 2_990,
+             "buyers": 1, "aov": 2_990, "conversion": None},
+        ],
+    }  # fmt: skip
+    assert sum(row["gmv"] for row in fans["tiers"]) == GMV
+    assert sum(row["orders"] for row in fans["tiers"]) == len(ORDERS)
+    assert sum(row["buyers"] for row in fans["tiers"]) == 4
+
+
+def test_without_a_tier_map_every_order_is_unknown_and_none_is_dropped() -> None:
+    fans = build_report(_inputs(fan_tiers={}))["fans"]
+    assert (fans["viewers"], fans["returning_share"]) == (0, 0.0)
+    new, returning, unknown = fans["tiers"]
+    assert (new["orders"], new["conversion"], returning["gmv"]) == (0, 0.0, 0)
+    assert (unknown["orders"], unknown["units"], unknown["gmv"]) == (5, 7, GMV)
+
+
+def test_a_sale_row_names_who_it_was_for() -> None:
+    sales = [TEA, replace(CUPS, fans=FanLimit.RETURNING), replace(MANUAL, fans=FanLimit.NEW)]
+    rows = build_report(_inputs(sales=sales))["sales"]
+    assert [(row["fans"], row["fans_label"]) for row in rows] == [
+        ("all", ""),
+        ("returning", "老粉专享 / Returning fans only"),
+        ("new", "新粉专享 / New fans only"),
+    ]
+
+
+def test_the_comparison_row_carries_the_returning_share() -> None:
+    row = comparison_row(build_report(_inputs()))
+    assert (row["gmv"], row["returning_share"]) == (GMV, 0.4)
+
+
 def test_a_sale_sold_out_within_a_tenth_of_a_second_has_a_sell_out_time() -> None:
     flash = replace(TEA, released=2)
     order = _order(flash, 1, "u1", 2, 65.04)
@@ -456,7 +517,7 @@ def test_a_segment_title_cannot_break_out_of_its_vtt_cue() -> None:
             assert len(cue.strip().split("\n")) == 3, f"a cue of more than one title line: {cue!r}"
 
 
-def test_csv_rows_are_segments_then_products_then_sales_then_totals() -> None:
+def test_csv_rows_are_segments_products_sales_fan_tiers_then_totals() -> None:
     report = build_report(_inputs())
     rows = report_csv_rows(report)
     assert [(row["section"], row["key"]) for row in rows] == [
@@ -469,6 +530,9 @@ def test_csv_rows_are_segments_then_products_then_sales_then_totals() -> None:
         ("sale", TEA.id),
         ("sale", CUPS.id),
         ("sale", MANUAL.id),
+        ("fans", "new"),
+        ("fans", "returning"),
+        ("fans", "unknown"),
         ("total", SMALL_ROOM),
     ]
     assert rows[1]["name"] == "Longjing"
@@ -478,6 +542,8 @@ def test_csv_rows_are_segments_then_products_then_sales_then_totals() -> None:
     assert rows[-1]["gmv"] == GMV
     assert rows[-1]["orders"] == 5
     assert sum(row["gmv"] for row in rows if row["section"] == "sale") == GMV
+    assert sum(row["gmv"] for row in rows if row["section"] == "fans") == GMV
+    assert rows[-2]["conversion"] is None
 
 
 def test_a_room_without_a_script_still_reports_its_orders() -> None:
@@ -493,6 +559,8 @@ def test_a_room_without_a_script_still_reports_its_orders() -> None:
 # on a node ------------------------------------------------------------------------
 
 BUYS: Final = [("ann", 1), ("bo", 3), ("cy", 2), ("di", 1)]
+KNOWN_FAN: Final = "bo"
+"""Imported as a fan of the show's channel before the show, so a returning viewer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,12 +575,23 @@ class Played:
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
     data_dir: Path = tmp_path_factory.mktemp("report-node")
+    asyncio.run(_import_known_fan(data_dir / "livecon.db"))
     node = Node.start(name="report", data_dir=data_dir, env=snack_env())
     try:
         sale, purchases = asyncio.run(run_snack_sale(node, BUYS, end=True))
         yield Played(node, sale, purchases)
     finally:
         node.stop()
+
+
+async def _import_known_fan(path: Path) -> None:
+    show, issues = load_show(SNACK_SCRIPT.read_text(encoding="utf-8"), SNACK_SCRIPT.name)
+    assert show is not None, issues
+    store = SqliteFanStore(path)
+    try:
+        assert await store.import_fans(channel_for(ROOM, show.channel), [KNOWN_FAN], T0) == 1
+    finally:
+        await store.close()
 
 
 @pytest.fixture
@@ -564,6 +643,16 @@ def test_the_report_reconciles_with_the_order_export(played: Played, http: httpx
     kinds = {(mark["kind"], mark.get("sale")) for mark in report["chapters"]}
     assert ("sale_start", played.sale) in kinds
 
+    new, returning, unknown = report["fans"]["tiers"]
+    assert (returning["viewers"], returning["buyers"], returning["units"]) == (1, 1, 3)
+    assert returning["gmv"] == 3 * NUTS_PRICE_FEN
+    assert (new["buyers"], new["orders"], new["units"]) == (3, 3, 4)
+    assert new["gmv"] == 4 * NUTS_PRICE_FEN
+    assert new["viewers"] >= 3
+    assert (unknown["orders"], unknown["gmv"]) == (0, 0)
+    assert new["gmv"] + returning["gmv"] == sum(amounts)
+    assert report["fans"]["returning_share"] == round(1 / (new["viewers"] + 1), 4)
+
 
 def test_the_report_csv_parses(http: httpx.Client) -> None:
     report = _report(http)
@@ -577,6 +666,7 @@ def test_the_report_csv_parses(http: httpx.Client) -> None:
         ["segment"] * len(report["segments"])
         + ["product"] * len(report["products"])
         + ["sale"] * len(report["sales"])
+        + ["fans"] * 3
         + ["total"]
     )
     assert rows[-1]["key"] == ROOM
@@ -605,6 +695,9 @@ def test_the_report_page_is_served_under_a_strict_csp(http: httpx.Client) -> Non
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert html.escape("果仁铺零食派对 · 周四追剧夜") in page.text
+    assert "粉丝分层" in page.text
+    assert "Returning share" in page.text
+    assert "全部 Everyone" in page.text
     policy = page.headers["content-security-policy"]
     assert "'unsafe-inline'" not in policy
     assert "script-src 'self'" in policy

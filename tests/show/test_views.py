@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import pytest
 
+from console.fans import FanLimit
 from console.show.engine import Command, CommandKind, ShowState, apply
 from console.show.views import (
     format_clock,
@@ -78,6 +79,7 @@ def test_show_view_has_the_product_card_with_live_stock() -> None:
         "anchor_price": 39900,
         "stock": 37,
         "limit": 2,
+        "fans": "all",
     }
     assert view["segment"]["product_name"] == "羊绒围巾"
 
@@ -88,7 +90,8 @@ def test_product_card_shows_what_the_segments_sale_offers() -> None:
     sale = segments[SCARF].sale
     assert sale is not None
     segments[SCARF] = dataclasses.replace(
-        segments[SCARF], sale=dataclasses.replace(sale, stock=40, limit_per_buyer=1)
+        segments[SCARF],
+        sale=dataclasses.replace(sale, stock=40, limit_per_buyer=1, fans=FanLimit.RETURNING),
     )
     show = dataclasses.replace(SHOW, segments=tuple(segments))
     card = show_view(show, at(SCARF), T0, {})["product"]
@@ -98,6 +101,7 @@ def test_product_card_shows_what_the_segments_sale_offers() -> None:
         40,
         1,
     )
+    assert card["fans"] == "returning"
     mug = show_view(SHOW, at(3), T0, {})["product"]
     assert (mug["price"], mug["stock"], mug["limit"]) == (6990, 50, 1)
 
