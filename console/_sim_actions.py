@@ -8,17 +8,20 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_TROUBLE_S",
+    "STAGE_KINDS",
     "Action",
     "Buy",
     "Click",
     "Comment",
     "CommentKind",
+    "Disrupt",
     "Drop",
     "Join",
     "Leave",
     "Like",
     "Trouble",
     "TroubleKind",
+    "ViewerAction",
     "Waitlist",
     "parse_troubles",
 ]
@@ -93,7 +96,7 @@ class Waitlist:
     key: str
 
 
-Action = Join | Leave | Drop | Comment | Like | Click | Buy | Waitlist
+ViewerAction = Join | Leave | Drop | Comment | Like | Click | Buy | Waitlist
 
 
 class TroubleKind(enum.StrEnum):
@@ -105,14 +108,39 @@ class TroubleKind(enum.StrEnum):
     """抢购: every viewer presses buy on the open sale within one second."""
     DROP = "drop"
     """断线: 40% of the viewers lose their connection and come back within seconds."""
+    NODE_RESTART = "node_restart"
+    """节点重启: a hub node drains (sockets close with 1001), stays down for the duration and
+    starts again on its address; the clients reconnect and resume. Needs owned nodes."""
+    REDIS_OUTAGE = "redis_outage"
+    """Redis 故障: Redis crashes, stays down for the duration and starts again from its
+    append-only file on its port. Needs an owned Redis."""
 
+
+STAGE_KINDS: Final = frozenset({TroubleKind.NODE_RESTART, TroubleKind.REDIS_OUTAGE})
+"""Trouble made with processes the rehearsal owns, not by the crowd: see :class:`Disrupt`."""
 
 DEFAULT_TROUBLE_S: Final = {
     TroubleKind.DEAD_ROOM: 30.0,
     TroubleKind.FLOOD: 10.0,
     TroubleKind.STAMPEDE: 5.0,
     TroubleKind.DROP: 1.0,
+    TroubleKind.NODE_RESTART: 2.0,
+    TroubleKind.REDIS_OUTAGE: 5.0,
 }
+"""Seconds each kind lasts when ``KIND@S`` gives no duration; for the stage kinds, the
+seconds the process stays down."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disrupt:
+    """Stage trouble starts now: the shell's stage restarts a node or takes Redis away,
+    for ``duration_s`` seconds of downtime (:data:`STAGE_KINDS`)."""
+
+    kind: TroubleKind
+    duration_s: float
+
+
+Action = ViewerAction | Disrupt
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,13 @@ Run ``livecon --help`` or ``livecon COMMAND --help`` for every option.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .simulator import Trouble
+from ._sim_cli import add_demo, add_rehearse, demo_command, rehearse_command
 
 __all__ = ["main"]
 
@@ -75,80 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
 
-    demo = commands.add_parser(
-        "demo",
-        help="run the embedded console with a simulated audience and print its URLs",
-        description="Embedded hub (memory broker, SQLite) plus simulated viewers, a host "
-        "and a controller as real websocket clients.",
-    )
-    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    demo.add_argument("--viewers", type=int, default=30, help="simulated viewers (default 30)")
-    demo.add_argument(
-        "--duration",
-        type=float,
-        default=0.0,
-        help="stop after this many seconds (default: run until Ctrl-C)",
-    )
-    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated audience")
-    demo.add_argument(
-        "--speed",
-        type=float,
-        default=10.0,
-        help="run the script this many times faster than planned (default 10)",
-    )
-    demo.add_argument(
-        "--script",
-        type=Path,
-        default=None,
-        help="show script to run (default scripts/beauty-night.toml)",
-    )
-    demo.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(".livecon/demo"),
-        help="where the demo keeps its SQLite files (cleared at start) and secrets",
-    )
-    demo.add_argument(
-        "--trouble",
-        type=_troubles,
-        default=(),
-        metavar="KIND@S[:DUR],...",
-        help="inject trouble at seconds after the start: dead_room, flood, stampede, drop "
-        "(e.g. dead_room@60,flood@120:15)",
-    )
-
-    rehearse = commands.add_parser(
-        "rehearse",
-        help="drive a simulated audience against a running node and show live figures",
-        description="Simulated viewers as real websocket clients (tokens from POST /api/tokens) "
-        "in a rehearsal room of a running node: joins and leaves, comments, likes, clicks, "
-        "buys, injected trouble. Shows connected viewers, frames/s, comments, orders and "
-        "frame latency; stops after --duration. Rehearsals place real orders, so only rooms "
-        "named 'demo*' or 'rehearsal-*' are driven unless --any-room is given.",
-    )
-    rehearse.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8000")
-    rehearse.add_argument("--room", required=True, help="the rehearsal room (rehearsal-NAME)")
-    rehearse.add_argument("--viewers", type=int, default=30, help="simulated viewers (default 30)")
-    rehearse.add_argument(
-        "--duration", type=float, default=60.0, help="seconds to run (default 60)"
-    )
-    rehearse.add_argument(
-        "--admin-key",
-        default=os.environ.get("LIVECON_ADMIN_KEY", ""),
-        help="the node's admin key (default: LIVECON_ADMIN_KEY)",
-    )
-    rehearse.add_argument("--seed", type=int, default=7, help="seed of the simulated audience")
-    rehearse.add_argument("--trouble", default="", metavar="KIND@S[:DUR],...", help="as for demo")
-    rehearse.add_argument(
-        "--script",
-        type=Path,
-        default=None,
-        help="the room's show script, read locally for the viewers' product questions",
-    )
-    rehearse.add_argument(
-        "--any-room", action="store_true", help="allow a room not named demo* or rehearsal-*"
-    )
+    add_demo(commands)
+    add_rehearse(commands)
 
     check = commands.add_parser(
         "check",
@@ -270,66 +195,6 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _troubles(text: str) -> tuple[Trouble, ...]:
-    from .simulator import parse_troubles
-
-    try:
-        return parse_troubles(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _demo(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from .demo import DemoOptions, run_demo
-
-    extra = {"script": args.script} if args.script else {}
-    options = DemoOptions(
-        **extra,
-        speed=args.speed,
-        host=args.host,
-        port=args.port,
-        viewers=args.viewers,
-        duration_s=args.duration,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        troubles=args.trouble,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run_demo(options))
-    return 130
-
-
-def _rehearse(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from .rehearse import RehearsalOptions, run_rehearsal
-
-    if not args.admin_key:
-        print("livecon rehearse: --admin-key or LIVECON_ADMIN_KEY is required", file=sys.stderr)
-        return 2
-    try:
-        _troubles(args.trouble)
-    except argparse.ArgumentTypeError as exc:
-        print(f"livecon rehearse: --trouble: {exc}", file=sys.stderr)
-        return 2
-    options = RehearsalOptions(
-        url=args.url.rstrip("/"),
-        room=args.room,
-        admin_key=args.admin_key,
-        viewers=args.viewers,
-        duration_s=args.duration,
-        seed=args.seed,
-        trouble=args.trouble,
-        script=args.script,
-        any_room=args.any_room,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run_rehearsal(options))
-    return 130
-
-
 def _check(args: argparse.Namespace) -> int:
     from .compliance import default_lexicon
     from .show import Severity, load_show
@@ -407,8 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
         "serve": _serve,
-        "demo": _demo,
-        "rehearse": _rehearse,
+        "demo": demo_command,
+        "rehearse": rehearse_command,
         "token": _token,
         "check": _check,
         "archive": _archive,

@@ -1,15 +1,23 @@
-"""``livecon rehearse``: a simulated audience against a running node, with live figures.
+"""``livecon rehearse``: a simulated audience in a rehearsal room, with live figures.
 
-The shell around :mod:`console.simulator`: every simulated viewer is a real
-websocket client (one socket and one reader task each); one extra viewer
-socket, the *observer*, holds the room's state and feeds it to the simulator.
-Every ``step_s`` the simulator is stepped and its actions are sent. Frames'
-server stamps (``batch.ts``) against the local clock give the latency figures;
-acks give the buy outcomes. Everything is bounded: connects time out, the run
-ends after ``duration_s``, and closing waits at most a few seconds.
+The audience is :class:`console._sim_crowd.Crowd`: every simulated viewer is a
+real websocket client, and one more viewer socket (the observer) holds the room's
+state for the simulator. Every ``step_s`` the simulator is stepped and its actions
+are sent. Frames' server stamps (``batch.ts``) against the local clock give the
+latency figures; acks give the buy outcomes.
 
-Rehearsals create real orders, so only rehearsal rooms (``demo*``,
-``rehearsal-*``) are driven unless the caller insists (docs/REHEARSAL.md).
+The nodes are either someone else's (``url``: the audience only) or the
+rehearsal's own (``spawn_nodes``: ``livecon serve`` processes on free ports with
+the show loaded into the room and, with ``redis``, a private redis-server). Only
+owned processes can be restarted or taken away, so the stage trouble
+(``node_restart``, ``redis_outage``) needs ``spawn_nodes``. ``autopilot`` adds a
+host and a controller who run the show when nobody is at the screens.
+
+At the end the room's orders are audited against the answers the viewers got.
+Everything is bounded: connects time out, the run ends after ``duration_s``, and
+closing and stopping wait at most a few seconds each. Rehearsals create real
+orders, so only rehearsal rooms (``demo*``, ``rehearsal-*``) are driven unless the
+caller insists (docs/REHEARSAL.md).
 """
 
 from __future__ import annotations
@@ -18,50 +26,54 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import sys
 import time
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 import httpx
 import websockets
-from websockets.asyncio.client import ClientConnection
 
+from realtime import Claims, Role, TokenSigner
+from realtime.tokens import new_token_id
+
+from ._rehearse_nodes import OwnedNodes, print_screens
+from ._sim_crowd import Crowd, CrowdStats, TokenSource
+from ._sim_record import audit, fetch_room, reconcile_word, run_record, trouble_fields
+from ._sim_staff import Staff
 from .show import load_file
 from .simulator import (
-    Action,
+    STAGE_KINDS,
     Audience,
     AudienceConfig,
-    Buy,
     Catalog,
-    Click,
-    Comment,
-    Drop,
-    Join,
-    Leave,
-    Like,
+    Trouble,
     TroubleKind,
-    Waitlist,
     is_rehearsal_room,
-    parse_troubles,
-    public_state,
 )
+from .stage import Stage, StageError
 
-__all__ = ["Crowd", "CrowdStats", "RehearsalOptions", "TokenSource", "api_tokens", "run_rehearsal"]
+__all__ = [
+    "Crowd",
+    "CrowdStats",
+    "Minter",
+    "RehearsalOptions",
+    "TokenSource",
+    "api_tokens",
+    "drive",
+    "progress_line",
+    "run_rehearsal",
+    "say_to",
+    "summary_line",
+]
 
-TokenSource = Callable[[str, str], Awaitable[str]]
-"""(user, display name) -> a viewer token of the room."""
+Minter = Callable[[Role, str, str], Awaitable[str]]
+"""(role, user, display name) -> a token of the room."""
 
-CONNECT_TIMEOUT_S: Final = 10.0
-CLOSE_TIMEOUT_S: Final = 3.0
-LATENCY_SAMPLES: Final = 100_000
-"""Latency samples kept for the final percentiles (the newest)."""
-_STAMP: Final = re.compile(r'"ts":(\d+)')
-_SEQ: Final = re.compile(r'"seq":(\d+)')
+SETTLE_S: Final = 10.0
+"""How long ending the show, or a stage trouble still running, may take at the end."""
 
 
 def percentile(samples: list[float], fraction: float) -> float | None:
@@ -72,224 +84,40 @@ def percentile(samples: list[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-@dataclass
-class CrowdStats:
-    """What the crowd saw and did; ``window`` holds the latencies since the last display."""
-
-    frames: int = 0
-    sent: Counter[str] = field(default_factory=Counter)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    connect_failures: int = 0
-    closed: Counter[int] = field(default_factory=Counter)
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
-    window: list[float] = field(default_factory=list)
-
-    def on_latency(self, milliseconds: float) -> None:
-        self.latencies_ms.append(milliseconds)
-        self.window.append(milliseconds)
-
-
-class _Link:
-    """One simulated viewer's socket: connect (resuming if asked), read, send, drop."""
-
-    def __init__(self, crowd: Crowd, user: str, name: str) -> None:
-        self.crowd, self.user, self.name = crowd, user, name
-        self.socket: ClientConnection | None = None
-        self.reader: asyncio.Task[None] | None = None
-        self.epoch, self.high = "", 0
-        self.state: dict[str, Any] = {}
-        self.pending: dict[int, tuple[str, float]] = {}
-        self.next_id = 0
-        self.wanted = False
-        """Whether the simulator has this viewer online (a leave may overtake a connect)."""
-
-    @property
-    def is_open(self) -> bool:
-        return self.socket is not None and self.reader is not None and not self.reader.done()
-
-    async def open(self, resume: bool) -> None:
-        if self.is_open:
-            await self.close()
-        token = await self.crowd.tokens(self.user, self.name)
-        url = f"{self.crowd.ws_base}/ws?token={token}"
-        if resume and self.epoch:
-            url += f"&epoch={self.epoch}&seq={self.high}"
-        socket = await websockets.connect(
-            url, compression=None, open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S
-        )
-        welcome = json.loads(await asyncio.wait_for(socket.recv(), CONNECT_TIMEOUT_S))
-        if welcome.get("t") != "welcome":
-            await socket.close()
-            raise ConnectionError(f"expected a welcome frame, got {welcome.get('t')!r}")
-        self.adopt(welcome, replace=not welcome.get("resumed"))
-        self.socket = socket
-        self.reader = asyncio.create_task(self._read(socket))
-
-    def adopt(self, frame: dict[str, Any], replace: bool) -> None:
-        self.epoch = str(frame.get("epoch", self.epoch))
-        self.high = int(frame.get("seq", self.high)) if replace else self.high
-        if replace:
-            self.state = {}
-        self.state.update(frame.get("st") or {})
-
-    async def _read(self, socket: ClientConnection) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for message in socket:
-                self.crowd.on_frame(self, message if isinstance(message, str) else message.decode())
-        if socket.close_code is not None:
-            self.crowd.stats.closed[socket.close_code] += 1
-
-    def on_batch(self, text: str, full: bool) -> None:
-        """Track the sequence number; decode state only where someone reads it (the observer)."""
-        if full:
-            frame = json.loads(text)
-            self.high = max(self.high, int(frame.get("seq", 0)))
-            self.state.update(frame.get("st") or {})
-        elif found := _SEQ.search(text):
-            self.high = max(self.high, int(found.group(1)))
-
-    async def send(self, kind: str, body: dict[str, Any]) -> None:
-        if self.socket is None or not self.is_open:
-            return
-        self.next_id += 1
-        self.pending[self.next_id] = (kind, time.monotonic())
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await self.socket.send(json.dumps({"t": kind, **body, "id": self.next_id}))
-            self.crowd.stats.sent[kind] += 1
-
-    def drop(self) -> None:
-        """Lose the connection without a closing handshake."""
-        if self.socket is not None:
-            self.socket.transport.abort()
-
-    async def close(self) -> None:
-        if self.socket is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.socket.close(), CLOSE_TIMEOUT_S)
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.reader
-        self.pending.clear()
-
-
-class Crowd:
-    """Simulated viewers on real sockets, driven by an :class:`Audience`."""
-
-    def __init__(self, ws_base: str, tokens: TokenSource, audience: Audience) -> None:
-        self.ws_base = ws_base.rstrip("/")
-        self.tokens = tokens
-        self.audience = audience
-        self.stats = CrowdStats()
-        self.observer = _Link(self, f"{audience.config.id_prefix}-watch", "rehearsal observer")
-        self.links: dict[str, _Link] = {}
-        self._opening: set[asyncio.Task[None]] = set()
-
-    @property
-    def connected(self) -> int:
-        return sum(link.is_open for link in self.links.values())
-
-    async def start(self) -> None:
-        await self.observer.open(resume=False)
-
-    def on_frame(self, link: _Link, text: str) -> None:
-        self.stats.frames += 1
-        if text.startswith('{"t":"batch"'):
-            if found := _STAMP.search(text):
-                self.stats.on_latency(time.time() * 1000 - int(found.group(1)))
-            link.on_batch(text, full=link is self.observer)
-            return
-        frame = json.loads(text)
-        kind = frame.get("t")
-        if kind in ("ack", "error") and isinstance(frame.get("id"), int):
-            sent = link.pending.pop(frame["id"], None)
-            if kind == "error":
-                self.stats.errors[str(frame.get("code"))] += 1
-            elif sent is not None and sent[0] in ("buy", "waitlist"):
-                self.stats.outcomes[str(frame.get("outcome"))] += 1
-        elif kind == "error":
-            self.stats.errors[str(frame.get("code"))] += 1
-        elif kind == "snapshot":
-            link.adopt(frame, replace=True)
-
-    async def step(self) -> list[Action]:
-        """Step the simulator on the observer's state and perform what it decides."""
-        state = public_state(self.observer.state)
-        actions = self.audience.step(time.time(), state)
-        for action in actions:
-            await self.perform(action)
-        return actions
-
-    async def perform(self, action: Action) -> None:
-        if isinstance(action, Join):
-            link = self.links.setdefault(action.viewer, _Link(self, action.viewer, action.name))
-            link.wanted = True
-            task = asyncio.create_task(self._open(link, action.resume))
-            self._opening.add(task)
-            task.add_done_callback(self._opening.discard)
-            return
-        link_or_none = self.links.get(action.viewer)
-        if link_or_none is None:
-            return
-        link = link_or_none
-        if isinstance(action, Leave):
-            link.wanted = False
-            await link.close()
-        elif isinstance(action, Drop):
-            link.drop()
-        elif isinstance(action, Comment):
-            await link.send("comment", {"text": action.text})
-        elif isinstance(action, Like):
-            await link.send("like", {"count": action.count})
-        elif isinstance(action, Click):
-            await link.send("click", {"product": action.product})
-        elif isinstance(action, Buy):
-            await link.send("buy", {"sale": action.sale, "qty": action.quantity, "key": action.key})
-        elif isinstance(action, Waitlist):
-            await link.send("waitlist", {"sale": action.sale, "key": action.key})
-
-    async def _open(self, link: _Link, resume: bool) -> None:
-        try:
-            await link.open(resume)
-        except (OSError, TimeoutError, websockets.WebSocketException, httpx.HTTPError, ValueError):
-            self.stats.connect_failures += 1
-            return
-        if not link.wanted:
-            await link.close()
-
-    async def close(self) -> None:
-        for task in list(self._opening):
-            task.cancel()
-        await asyncio.gather(*self._opening, return_exceptions=True)
-        links = [*self.links.values(), self.observer]
-        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-
-
-# the command ---------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class RehearsalOptions:
-    url: str
     room: str
-    admin_key: str
+    url: str = ""
+    """A running node; empty with ``spawn_nodes``."""
+    admin_key: str = ""
     viewers: int = 30
     duration_s: float = 30.0
     seed: int = 7
-    trouble: str = ""
+    troubles: tuple[Trouble, ...] = ()
     script: Path | None = None
     step_s: float = 0.2
     any_room: bool = False
+    spawn_nodes: int = 0
+    """Start this many nodes of our own (``livecon serve``) and rehearse on them."""
+    redis: bool = False
+    """With ``spawn_nodes``: run them on a private redis-server of our own."""
+    host: str = "127.0.0.1"
+    """Where owned nodes listen."""
+    autopilot: float = 0.0
+    """Above 0: a host and a controller run the show at this speed."""
+    save: Path | None = None
+    """Write the end-of-run record (report, reconciliation, orders, audit, trouble) here."""
 
 
-def api_tokens(http: httpx.AsyncClient, room: str, ttl_s: float) -> TokenSource:
-    """Viewer tokens minted by ``POST /api/tokens`` (admin key), one per viewer, cached."""
+def api_tokens(
+    http: httpx.AsyncClient, room: str, ttl_s: float, role: Role = Role.VIEWER
+) -> TokenSource:
+    """Tokens minted by ``POST /api/tokens`` (admin key), one per user, cached."""
     cache: dict[str, str] = {}
 
     async def mint(user: str, name: str) -> str:
         if user not in cache:
-            body = {"room": room, "role": "viewer", "user": user, "name": name, "ttl_s": ttl_s}
+            body = {"room": room, "role": role.value, "user": user, "name": name, "ttl_s": ttl_s}
             answer = await http.post("/api/tokens", json=body)
             answer.raise_for_status()
             cache[user] = str(answer.json()["token"])
@@ -298,17 +126,52 @@ def api_tokens(http: httpx.AsyncClient, room: str, ttl_s: float) -> TokenSource:
     return mint
 
 
+def _minter(http: httpx.AsyncClient, room: str, ttl_s: float, secret: str) -> Minter:
+    """Tokens signed here with the owned nodes' ``secret``, else minted by the node."""
+    signer = TokenSigner(secret.encode()) if secret else None
+    sources = {role: api_tokens(http, room, ttl_s, role) for role in Role}
+
+    async def mint(role: Role, user: str, name: str) -> str:
+        if signer is None:
+            return await sources[role](user, name)
+        claims = Claims(room, role, user, time.time() + ttl_s, new_token_id(), name)
+        return signer.mint(claims)
+
+    return mint
+
+
+# live figures --------------------------------------------------------------------
+
+
+def say_to(out: TextIO) -> Callable[[str], None]:
+    """Print a ``>> message`` line between the progress lines."""
+
+    def say(message: str) -> None:
+        out.write(("\n" if out.isatty() else "") + f">> {message}\n")
+        out.flush()
+
+    return say
+
+
 def progress_line(crowd: Crowd, elapsed_s: float, frames_per_s: float) -> str:
     stats = crowd.stats
     window = stats.window
     p50, p95 = percentile(window, 0.5), percentile(window, 0.95)
     latency = f"p50 {p50:.0f} ms p95 {p95:.0f} ms" if p50 is not None and p95 else "p50 - p95 -"
     errors = sum(stats.errors.values())
-    return (
+    line = (
         f"[{elapsed_s:5.0f}s] viewers {crowd.connected:>5}  recv {frames_per_s:7.0f}/s  "
         f"comments {stats.sent['comment']:>6}  orders {stats.outcomes['accepted']:>5}  "
         f"sold_out {stats.outcomes['sold_out']:>4}  errors {errors:>4}  latency {latency}"
     )
+    extras = {
+        "pending": stats.outcomes["pending"],
+        "reconnects": stats.reconnects,
+        "paused": stats.events["sale_paused"],
+        "resumed": stats.events["sale_resumed"],
+    }
+    line += "".join(f"  {name} {count}" for name, count in extras.items() if count)
+    return line + (f"  | {crowd.stage.status()}" if crowd.stage is not None else "")
 
 
 async def drive(
@@ -319,7 +182,8 @@ async def drive(
     stop: asyncio.Event | None = None,
     every_s: float = 1.0,
 ) -> None:
-    """Step the crowd until ``duration_s`` has passed (0: no limit) or ``stop`` is set.
+    """Step the crowd until ``duration_s`` has passed (0: no limit), ``stop`` is set or
+    a process of the stage fails.
 
     Progress goes to ``out`` every ``every_s``: one rewritten line on a terminal,
     one line each otherwise.
@@ -332,6 +196,8 @@ async def drive(
     started = shown_at = loop.time()
     frames_then = 0
     while not stop.is_set() and (not duration_s or loop.time() < started + duration_s):
+        if crowd.stage is not None and crowd.stage.failure:
+            break
         await crowd.step()
         now = loop.time()
         if now - shown_at >= every_s:
@@ -354,11 +220,22 @@ def _read_trouble(crowd: Crowd, out: TextIO) -> None:
     typed = sys.stdin.readline().strip().lower()
     for kind in TroubleKind:
         if typed and (typed == kind.value or typed == kind.value[0]):
-            crowd.audience.inject(kind, time.time())
-            out.write(f"\n>> {kind.value} injected\n")
+            if kind in STAGE_KINDS and (crowd.stage is None or kind not in crowd.stage.kinds):
+                out.write(f"\n>> {kind.value}: {stage_requirement(kind)}\n")
+            else:
+                crowd.audience.inject(kind, time.time())
+                out.write(f"\n>> {kind.value} injected\n")
+            return
 
 
-def summary_line(crowd: Crowd) -> str:
+def stage_requirement(kind: TroubleKind) -> str:
+    """What a run needs to make stage trouble of ``kind``."""
+    if kind is TroubleKind.REDIS_OUTAGE:
+        return "needs a Redis this run owns (rehearse --spawn-nodes N --redis, or demo --redis)"
+    return "needs nodes this run owns (rehearse --spawn-nodes N, or demo)"
+
+
+def summary_line(crowd: Crowd, trouble: str = "", reconcile: str = "") -> str:
     stats = crowd.stats
     samples = list(stats.latencies_ms)
     p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
@@ -372,11 +249,30 @@ def summary_line(crowd: Crowd) -> str:
         f"closes[{' '.join(f'{code}={n}' for code, n in sorted(stats.closed.items()))}] "
         f"latency_p50_ms={p50 if p50 is None else round(p50, 1)} "
         f"latency_p95_ms={p95 if p95 is None else round(p95, 1)}"
+        + (f" {trouble}" if trouble else "")
+        + (f" reconcile={reconcile}" if reconcile else "")
     )
 
 
+async def _staff_tokens(
+    mint: Minter, prefix: str, options: RehearsalOptions, stage: Stage | None
+) -> dict[str, str]:
+    """Tokens of the team's screens: for the autopilot, and printed for owned nodes."""
+    if not options.autopilot and stage is None:
+        return {}
+    return {
+        "host": await mint(Role.HOST, f"{prefix}-host", "主播 Host"),
+        "controller": await mint(Role.CONTROLLER, f"{prefix}-ctl", "场控 Controller"),
+    }
+
+
+# the command ---------------------------------------------------------------------------
+
+
 async def run_rehearsal(options: RehearsalOptions, out: TextIO = sys.stdout) -> int:
-    """Run a rehearsal audience against ``options.url``; 0 when it ran, 1 when it could not."""
+    """Run a rehearsal; 0 when it ran and its orders check out, 1 when it could not join,
+    a process it owns failed or an acknowledged order is missing or doubled, 2 when the
+    room is not a rehearsal room."""
     if not (options.any_room or is_rehearsal_room(options.room)):
         print(
             f"livecon rehearse: room {options.room!r} is not a rehearsal room; rehearsals place "
@@ -384,33 +280,100 @@ async def run_rehearsal(options: RehearsalOptions, out: TextIO = sys.stdout) -> 
             file=sys.stderr,
         )
         return 2
+    if not options.spawn_nodes:
+        return await _rehearse(options, options.url, options.admin_key, "", None, out)
+    owned = OwnedNodes(
+        options.spawn_nodes, options.redis, options.host, options.room, options.script
+    )
+    try:
+        async with owned.stage(options.admin_key, say_to(out)) as (stage, secret, admin_key):
+            url = stage.nodes[0].base
+            return await _rehearse(options, url, admin_key, secret, stage, out)
+    except StageError as exc:
+        print(f"livecon rehearse: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _rehearse(
+    options: RehearsalOptions,
+    url: str,
+    admin_key: str,
+    secret: str,
+    stage: Stage | None,
+    out: TextIO,
+) -> int:
     show = load_file(options.script) if options.script else None
     config = AudienceConfig(
         viewers=options.viewers,
         ramp_s=min(20.0, options.duration_s / 3),
-        troubles=parse_troubles(options.trouble),
+        troubles=options.troubles,
         id_prefix=f"sim{options.seed}",
         key_prefix=f"{int(time.time()) % 100_000}-",
     )
     audience = Audience(config, random.Random(options.seed), Catalog.from_show(show))
-    headers = {"Authorization": f"Bearer {options.admin_key}"}
-    ws_base = "ws" + options.url.removeprefix("http")
-    async with httpx.AsyncClient(base_url=options.url, headers=headers, timeout=10) as http:
-        crowd = Crowd(ws_base, api_tokens(http, options.room, options.duration_s + 600), audience)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+        mint = _minter(http, options.room, options.duration_s + 600, secret)
+        bases = stage.ws_bases if stage else ["ws" + url.removeprefix("http")]
+        crowd = Crowd(
+            bases,
+            lambda user, name: mint(Role.VIEWER, user, name),
+            audience,
+            stage,
+            random.Random(options.seed + 1),
+        )
         try:
             await crowd.start()
+            staff_tokens = await _staff_tokens(mint, config.id_prefix, options, stage)
         except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError) as exc:
             print(f"livecon rehearse: cannot join {options.room!r}: {exc}", file=sys.stderr)
             await crowd.close()
             return 1
+        if stage is not None:
+            print_screens(stage, options.room, staff_tokens, admin_key, out)
         print(
             f"livecon rehearse: {options.viewers} simulated viewers in room {options.room!r} "
-            f"at {options.url} for {options.duration_s:g} s (seed {options.seed})",
+            f"at {url} for {options.duration_s:g} s (seed {options.seed})",
             file=out,
         )
+        staff = None
+        if options.autopilot:
+            ws = bases[0] + "/ws?token="
+            staff = Staff(
+                ws + staff_tokens["host"],
+                ws + staff_tokens["controller"],
+                options.autopilot,
+                random.Random(options.seed + 2),
+            )
         try:
             await drive(crowd, options.duration_s, options.step_s, out)
+            if staff is not None:
+                await staff.end_show(crowd.close, SETTLE_S)
         finally:
             await crowd.close()
-        print(summary_line(crowd), file=out, flush=True)
-    return 0
+            if staff is not None:
+                await staff.stop(SETTLE_S)
+        if stage is not None:
+            await stage.settle(SETTLE_S * 3)
+        return await _finish(options, http, crowd, stage, out)
+
+
+async def _finish(
+    options: RehearsalOptions,
+    http: httpx.AsyncClient,
+    crowd: Crowd,
+    stage: Stage | None,
+    out: TextIO,
+) -> int:
+    """Audit the orders, save the record, print the summary; the exit code."""
+    fetched = await fetch_room(http, options.room)
+    found = audit(crowd, fetched["orders"])
+    if options.save is not None:
+        record = run_record(options.room, fetched, crowd, stage)
+        options.save.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+    reconcile = reconcile_word(fetched)
+    print(summary_line(crowd, trouble_fields(crowd, found, stage), reconcile), file=out, flush=True)
+    if stage is not None and stage.failure:
+        print(f"livecon rehearse: {stage.failure}", file=sys.stderr)
+        return 1
+    return 0 if (found is None or found.is_clean) and reconcile != "MISMATCH" else 1

@@ -5,14 +5,16 @@ viewers does: who joins or leaves (a ramp at the start, a surge when a sale
 opens, a slow drift away in talk-only segments), who comments (greetings,
 questions from the product's FAQ, the keyword burst after an interaction
 prompt, a few trolls), likes, clicks the product card, buys or joins the
-waitlist. Injected trouble (:class:`TroubleKind`) bends the crowd on purpose.
+waitlist. Injected trouble (:class:`TroubleKind`) bends the crowd on purpose;
+the stage kinds (a node restart, a Redis outage) come out as :class:`Disrupt`
+actions for the shell's stage, which owns the processes, to carry out.
 
 Contract: no I/O, no clock, no global randomness. ``now`` (seconds, any clock
 that matches the state's deadlines; the shells use ``time.time()``) and the
 show's public state (:class:`PublicState`, what a viewer's socket holds) are
 arguments; every random draw comes from the ``random.Random`` given to the
 constructor. The same seed, config, catalog and sequence of ``step`` calls give
-the same actions. Actions come out in a fixed order: leaves and drops, joins,
+the same actions. Actions come out in a fixed order: stage trouble, leaves and drops, joins,
 scheduled reactions (prompt bursts, greetings, clicks, stampede presses) in
 time order, then each viewer's own actions in viewer order. The shell performs
 them; the simulator assumes they happened (a refused buy is not retried).
@@ -33,17 +35,20 @@ from typing import Final
 
 from ._sim_actions import (
     DEFAULT_TROUBLE_S,
+    STAGE_KINDS,
     Action,
     Buy,
     Click,
     Comment,
     CommentKind,
+    Disrupt,
     Drop,
     Join,
     Leave,
     Like,
     Trouble,
     TroubleKind,
+    ViewerAction,
     Waitlist,
     parse_troubles,
 )
@@ -58,6 +63,7 @@ from ._sim_state import (
 from ._sim_text import comment_text, viewer_name
 
 __all__ = [
+    "STAGE_KINDS",
     "Action",
     "Audience",
     "AudienceConfig",
@@ -66,6 +72,7 @@ __all__ = [
     "Click",
     "Comment",
     "CommentKind",
+    "Disrupt",
     "Drop",
     "Join",
     "Leave",
@@ -164,7 +171,8 @@ class Audience:
         self._pending = sorted(config.troubles, key=lambda trouble: trouble.at_s)
         self._active: dict[TroubleKind, float] = {}
         self._dropped_for = -1.0
-        self._queue: list[tuple[float, int, Action]] = []
+        self._disruptions: list[Action] = []
+        self._queue: list[tuple[float, int, ViewerAction]] = []
         self._sequence = 0
         self._started: float | None = None
         self._last = 0.0
@@ -199,8 +207,15 @@ class Audience:
         return self._active.get(kind, -math.inf) > now
 
     def inject(self, kind: TroubleKind, now: float, duration_s: float | None = None) -> None:
-        """Start trouble at ``now`` (on demand); it lasts ``duration_s`` (default per kind)."""
-        self._active[kind] = now + (duration_s or DEFAULT_TROUBLE_S[kind])
+        """Start trouble at ``now`` (on demand); it lasts ``duration_s`` (default per kind).
+
+        Stage trouble (:data:`STAGE_KINDS`) comes out of the next ``step`` as a
+        :class:`Disrupt`, first of its actions.
+        """
+        duration = duration_s or DEFAULT_TROUBLE_S[kind]
+        self._active[kind] = now + duration
+        if kind in STAGE_KINDS:
+            self._disruptions.append(Disrupt(kind, duration))
 
     def step(self, now: float, state: PublicState) -> list[Action]:
         """What the crowd does between the previous step and ``now``."""
@@ -216,7 +231,8 @@ class Audience:
             not self.config.language and state.currency != "CNY"
         )
         self._observe(now, state)
-        actions = self._departures(now, dt, elapsed, state)
+        actions, self._disruptions = self._disruptions, []
+        actions += self._departures(now, dt, elapsed, state)
         actions += self._arrivals(now, dt, elapsed, state, english)
         actions += self._due(now, state, english)
         for viewer in self.viewers:
@@ -292,7 +308,7 @@ class Audience:
 
     # what happens on air -------------------------------------------------------------
 
-    def _schedule(self, at: float, action: Action) -> None:
+    def _schedule(self, at: float, action: ViewerAction) -> None:
         self._sequence += 1
         heapq.heappush(self._queue, (at, self._sequence, action))
 

@@ -1,10 +1,12 @@
-"""``livecon demo``, ``livecon rehearse`` and the Locust file, run for real in subprocesses."""
+"""``livecon rehearse`` against a node it does not own, and the Locust file, run for real.
+
+The demo's runs, and rehearsals on nodes of their own, are in ``test_stage_troubles.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import os
 import re
 import subprocess
@@ -15,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ADMIN_KEY, ROOT, Client, Node, eventually, free_port, mint, timeout
+from tests.support import ADMIN_KEY, ROOT, Client, Node, eventually, mint, timeout
 
 pytestmark = pytest.mark.integration
 
@@ -39,26 +41,6 @@ def run(args: list[str], seconds: float, **env: str) -> subprocess.CompletedProc
         timeout=timeout(seconds),
         check=False,
     )
-
-
-def test_demo_runs_headless_and_ends_with_a_reconciled_report(tmp_path: Path) -> None:
-    port = free_port()
-    args = ["demo", "--duration", "20", "--speed", "30", "--port", str(port)]
-    done = run([*LIVECON, *args, "--data-dir", str(tmp_path), "--trouble", "drop@10"], 40)
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-    assert any(f"http://127.0.0.1:{port}/report/demo?key=" in line for line in lines)
-    summary = dict(
-        item.split("=", 1) for item in lines[-1].removeprefix("summary: ").split() if "=" in item
-    )
-    assert summary["rehearsal"] == "true"
-    assert summary["reconcile"] == "ok"
-    assert int(summary["peak"]) > 0
-    saved = json.loads((tmp_path / "demo-report.json").read_text())
-    assert saved["rehearsal"] is True
-    assert saved["reconcile"]["ok"] is True
-    assert saved["report"]["totals"]["orders"] == int(summary["orders"])
-    assert re.search(r"^\[\s+\d+s\] viewers", done.stdout, re.MULTILINE)
 
 
 async def open_a_sale(node: Node, room: str) -> None:

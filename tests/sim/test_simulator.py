@@ -19,6 +19,7 @@ from console.simulator import (
     Catalog,
     Comment,
     CommentKind,
+    Disrupt,
     Drop,
     Join,
     Leave,
@@ -300,10 +301,35 @@ def test_drop_loses_connections_that_come_back_resumed() -> None:
     assert not any(isinstance(a, Leave) and a.viewer in dropped for a in actions)
 
 
+def test_stage_trouble_comes_out_once_for_the_stage_and_changes_nothing_else() -> None:
+    troubles = parse_troubles("flood@25:5,node_restart@30:1.5,redis_outage@45")
+    calm = run(crowd(60, seed=42, troubles=parse_troubles("flood@25:5")), 60.0, show_states)
+    troubled = run(crowd(60, seed=42, troubles=troubles), 60.0, show_states)
+    disrupts = [(at, action) for at, action in troubled if isinstance(action, Disrupt)]
+    assert disrupts == [
+        (T0 + 30 + STEP_S, Disrupt(TroubleKind.NODE_RESTART, 1.5)),
+        (T0 + 45 + STEP_S, Disrupt(TroubleKind.REDIS_OUTAGE, 5.0)),
+    ]
+    assert [pair for pair in troubled if not isinstance(pair[1], Disrupt)] == calm
+
+
+def test_stage_trouble_on_demand_leads_the_next_step() -> None:
+    audience = warmed(50)
+    audience.inject(TroubleKind.NODE_RESTART, T0 + 30)
+    first = audience.step(T0 + 30.25, LIVE)
+    assert first[0] == Disrupt(TroubleKind.NODE_RESTART, 2.0)
+    assert not any(isinstance(action, Disrupt) for action in first[1:])
+    assert not any(isinstance(action, Disrupt) for action in audience.step(T0 + 30.5, LIVE))
+
+
 def test_parse_troubles() -> None:
     assert parse_troubles("dead_room@60, flood@120:15") == (
         Trouble(TroubleKind.DEAD_ROOM, 60.0, 30.0),
         Trouble(TroubleKind.FLOOD, 120.0, 15.0),
+    )
+    assert parse_troubles("redis_outage@20:2.5,node_restart@10") == (
+        Trouble(TroubleKind.NODE_RESTART, 10.0, 2.0),
+        Trouble(TroubleKind.REDIS_OUTAGE, 20.0, 2.5),
     )
     assert parse_troubles("") == ()
     for bad in ("earthquake@5", "flood", "flood@x", "flood@-1", "drop@5:0"):
@@ -363,7 +389,7 @@ def test_rehearsal_rooms() -> None:
     assert not is_rehearsal_room("snack-rehearsal-1")
 
 
-SIMULATOR_MODULES = ["simulator", "_sim_state", "_sim_actions", "_sim_text"]
+SIMULATOR_MODULES = ["simulator", "_sim_state", "_sim_actions", "_sim_text", "_sim_client"]
 IMPURE = frozenset({"asyncio", "time", "socket", "os", "websockets", "httpx", "uvicorn", "redis"})
 
 
