@@ -71,9 +71,13 @@ async def _preload_scripts(
         stored, issues = await load_script(
             shows, audit, room, source, str(path), "startup", time.time()
         )
+        running = [issue for issue in issues if "is running" in issue.message]
+        if running:
+            log.info("room %s keeps its running show; %s is not reloaded", room, path)
+            continue
         for issue in issues:
             log.warning("%s", issue)
-        if not stored and not any("is running" in issue.message for issue in issues):
+        if not stored:
             raise SystemExit(f"livecon: script {path} for room {room} has errors")
 
 

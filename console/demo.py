@@ -42,6 +42,7 @@ from ._sim_record import audit, fetch_room, reconcile_word, run_record, trouble_
 from ._sim_staff import Staff
 from .app import create_app
 from .config import Settings
+from .fans import DEFAULT_CHANNEL
 from .rehearse import drive, say_to
 from .server import LiveconServer
 from .show import load_file
@@ -57,6 +58,8 @@ DATABASES: Final = ("livecon.db", "orders.db")
 REDIS_DIR: Final = "redis"
 """The private Redis's append-only file, under the data dir."""
 SETTLE_S: Final = 10.0
+RETURNING_SHARE: Final = 0.4
+"""The demo room has had shows before: about this share of its viewers are known fans."""
 """How long ending the show and its last tick may take before the demo gives up waiting."""
 
 
@@ -268,6 +271,7 @@ async def _run(options: DemoOptions, stage: Stage, settings: Settings) -> int:
     )
     staff = Staff(urls["host"], urls["controller"], options.speed, rng)
     try:
+        await _seed_fans(options, settings.admin_key, config)
         await crowd.start()
         await _until_over(crowd, options, stop, staff)
         await staff.end_show(crowd.close, SETTLE_S)
@@ -282,6 +286,23 @@ async def _run(options: DemoOptions, stage: Stage, settings: Settings) -> int:
         await staff.stop(SETTLE_S)
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
+
+
+async def _seed_fans(options: DemoOptions, admin_key: str, config: AudienceConfig) -> None:
+    """Make a fixed share of the simulated viewers known fans of the demo's channel, so the
+    dashboard shows new and returning viewers and a returning-fans sale has buyers."""
+    channel = f"rehearsal:{load_file(options.script).channel or DEFAULT_CHANNEL}"
+    picker = random.Random(options.seed)
+    known = [
+        f"{config.id_prefix}-{index:05d}"
+        for index in range(config.viewers * 4)
+        if picker.random() < RETURNING_SHARE
+    ]
+    base = f"http://{options.host}:{options.port}"
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http:
+        answer = await http.post(f"/api/channels/{channel}/fans", json={"users": known})
+        answer.raise_for_status()
 
 
 async def _viewer_token(signer: TokenSigner, user: str, name: str) -> str:

@@ -26,7 +26,7 @@ from realtime.tokens import validate_user
 from .api import Api, csv_response, error_response
 from .fan_store import FanStore
 from .fandesk import channel_for
-from .fans import validate_channel
+from .fans import validate_channel_ref
 from .show.loader import load_show
 
 __all__ = ["FanApi", "parse_fan_ids"]
@@ -88,7 +88,7 @@ class FanApi:
         if not self.api._is_admin(request):
             return error_response(401, "admin key required (Authorization: Bearer <key>)")
         try:
-            return validate_channel(str(request.path_params["channel"]))
+            return validate_channel_ref(str(request.path_params["channel"]))
         except ValueError as exc:
             return error_response(400, str(exc))
 

@@ -31,6 +31,7 @@ __all__ = [
     "refusal",
     "tier_from_first_show",
     "validate_channel",
+    "validate_channel_ref",
 ]
 
 DEFAULT_CHANNEL: Final = "default"
@@ -65,6 +66,13 @@ def validate_channel(channel: str) -> str:
     """Return ``channel`` if it is a valid channel name, else raise ``ValueError``."""
     if not _CHANNEL_RE.fullmatch(channel):
         raise ValueError("channel must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return channel
+
+
+def validate_channel_ref(channel: str) -> str:
+    """A channel as the HTTP API names it: a script's channel, or ``rehearsal:<channel>``
+    for the channel apart that rehearsal and demo rooms count in."""
+    validate_channel(channel.removeprefix("rehearsal:"))
     return channel
 
 

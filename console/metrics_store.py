@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 from collections import Counter
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from .redis_client import redis_client
+
+log = logging.getLogger("livecon.metrics")
 
 __all__ = [
     "BufferedMetrics",
@@ -178,8 +182,12 @@ class BufferedMetrics(MetricsStore):
     comments costs one round trip per flush instead of several per event.
 
     What is buffered when the process dies is lost: at most ``flush_s`` of counts
-    (orders and GMV are always recomputed from the order log for the report).
+    (orders and GMV are always recomputed from the order log for the report). While
+    the store is down, what could not be written stays buffered and the background
+    flush tries again every ``RETRY_S``; a read raises the store's error as before.
     """
+
+    RETRY_S: Final = 1.0
 
     def __init__(self, store: MetricsStore, flush_s: float = 0.2) -> None:
         self.store = store
@@ -195,18 +203,49 @@ class BufferedMetrics(MetricsStore):
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self.flush_s)
-        await self.flush()
+        while True:
+            try:
+                await self.flush()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("metrics store unavailable (%s); counts kept, retrying", exc)
+                await asyncio.sleep(self.RETRY_S)
 
     async def flush(self) -> None:
         counts, self._counts = self._counts, {}
         members, self._members = self._members, {}
         commenters, self._commenters = self._commenters, {}
+        try:
+            while counts:
+                room, room_counts = next(iter(counts.items()))
+                await self.store.add(room, dict(room_counts))
+                del counts[room]
+            while members:
+                (room, name), found = next(iter(members.items()))
+                await self.store.add_unique_many(room, name, sorted(found))
+                del members[(room, name)]
+            while commenters:
+                room, room_commenters = next(iter(commenters.items()))
+                await self.store.add_commenters(room, dict(room_commenters))
+                del commenters[room]
+        except BaseException:
+            self._keep(counts, members, commenters)
+            raise
+
+    def _keep(
+        self,
+        counts: dict[str, Counter[str]],
+        members: dict[tuple[str, str], set[str]],
+        commenters: dict[str, Counter[str]],
+    ) -> None:
+        """Put back what a failed flush did not write (a count whose write failed midway
+        may be counted twice on Redis; never lost)."""
         for room, room_counts in counts.items():
-            await self.store.add(room, dict(room_counts))
-        for (room, name), found in members.items():
-            await self.store.add_unique_many(room, name, sorted(found))
+            self._counts.setdefault(room, Counter()).update(room_counts)
+        for key, found in members.items():
+            self._members.setdefault(key, set()).update(found)
         for room, room_commenters in commenters.items():
-            await self.store.add_commenters(room, dict(room_commenters))
+            self._commenters.setdefault(room, Counter()).update(room_commenters)
 
     async def add(self, room: str, counts: dict[str, int]) -> None:
         self._counts.setdefault(room, Counter()).update(counts)

@@ -16,7 +16,7 @@ _CHANNEL: Final = {
     "name": "channel",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+    "schema": {"type": "string", "pattern": "^(rehearsal:)?[A-Za-z0-9_.-]{1,64}$"},
 }
 _ERROR: Final = {
     "description": "refused, with a message",

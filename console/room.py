@@ -26,6 +26,7 @@ from realtime.protocol import (
 from .chatdesk import STORE_ERRORS, ChatDesk
 from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
+from .commerce.desk import MESSAGES
 from .commerce.sale import NeedsConfirmation
 from .commerce.stock import room_orders
 from .driver import ShowDriver
@@ -186,12 +187,15 @@ class ShowRoom:
 
     async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
-        refused = await self._fans_refusal(session.claims.user, body["sale"], now)
-        if refused is not None:
-            return refused
-        result = await self.desk.buy(
-            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
-        )
+        try:
+            refused = await self._fans_refusal(session.claims.user, body["sale"], now)
+            if refused is not None:
+                return refused
+            result = await self.desk.buy(
+                body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
+            )
+        except STORE_ERRORS:
+            return _unavailable()  # a store failed before the buy reached the stock script
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             order = result.order
             where = Attribution(order.segment, order.product)
@@ -210,12 +214,15 @@ class ShowRoom:
 
     async def _on_waitlist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
-        refused = await self._fans_refusal(session.claims.user, body["sale"], now)
-        if refused is not None:
-            return refused
-        result = await self.desk.join_waitlist(
-            body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
-        )
+        try:
+            refused = await self._fans_refusal(session.claims.user, body["sale"], now)
+            if refused is not None:
+                return refused
+            result = await self.desk.join_waitlist(
+                body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
+            )
+        except STORE_ERRORS:
+            return _unavailable()
         return describe(result)
 
     # staff -------------------------------------------------------------------
@@ -397,3 +404,11 @@ class ShowRoom:
             time.time(),
         )
         return {"sale": sale.id, "price": sale.price}
+
+
+def _unavailable() -> dict[str, Any]:
+    """The answer to a buy no store could take: nothing happened, press again."""
+    return {
+        "outcome": BuyOutcome.UNAVAILABLE.value,
+        "message": MESSAGES[BuyOutcome.UNAVAILABLE],
+    }

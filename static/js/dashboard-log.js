@@ -115,6 +115,7 @@ export class AuditPanel extends EntryList {
       units: event.units, from: event.from || "", text: event.text || "", n: (event.index ?? 0) + 1, title: event.title || "" };
     let key = `audit.${event.type}`;
     if (event.type === "segment" && event.skipped_previous) key = "audit.segmentSkipped";
+    if (event.type === "sale_started" && (event.fans === "new" || event.fans === "returning")) key += `.${event.fans}`;
     this.push({ type: event.type, at: this.now(), textKey: key, vars });
   }
 }

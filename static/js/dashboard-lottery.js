@@ -3,13 +3,13 @@
 // count and countdown from state "lottery", draw and cancel, the winners (names from
 // lottery_drawn, user ids from lottery_winners) and the seed's hash, then the seed.
 import { addStrings, clock, el, t } from "./livecon.js";
-import { button, field, label, panel } from "./dashboard-ui.js";
+import { button, fanBadge, fanSelect, field, label, panel } from "./dashboard-ui.js";
 
 addStrings({
   zh: {
     "lot.heading": "抽奖",
     "lot.prize": "奖品", "lot.keyword": "口令", "lot.winners": "中奖人数", "lot.window": "参与时长（秒）",
-    "lot.eligibility": "参与资格", "lot.elig.comment": "评论口令", "lot.elig.buyers": "本场下单用户",
+    "lot.eligibility": "参与资格", "lot.fans": "谁可以参与", "lot.elig.comment": "评论口令", "lot.elig.buyers": "本场下单用户",
     "lot.fromSegment": "当前是抽奖环节「{title}」：留空的项使用脚本设置",
     "lot.open": "开始抽奖", "lot.draw": "开奖", "lot.cancel": "取消抽奖",
     "lot.none": "暂无抽奖",
@@ -24,7 +24,7 @@ addStrings({
   en: {
     "lot.heading": "Lottery",
     "lot.prize": "Prize", "lot.keyword": "Keyword", "lot.winners": "Winners", "lot.window": "Window (s)",
-    "lot.eligibility": "Who can enter", "lot.elig.comment": "Comment the keyword", "lot.elig.buyers": "Buyers of this show",
+    "lot.eligibility": "Who can enter", "lot.fans": "Which fans", "lot.elig.comment": "Comment the keyword", "lot.elig.buyers": "Buyers of this show",
     "lot.fromSegment": "Lottery segment on air ({title}): empty fields take the script's settings",
     "lot.open": "Open lottery", "lot.draw": "Draw", "lot.cancel": "Cancel lottery",
     "lot.none": "No lottery yet",
@@ -55,14 +55,16 @@ export class LotteryPanel {
     this.eligibility = el("select", { class: "lot-eligibility" },
       el("option", { value: "comment", dataset: { i18n: "lot.elig.comment" } }, t("lot.elig.comment")),
       el("option", { value: "buyers", dataset: { i18n: "lot.elig.buyers" } }, t("lot.elig.buyers")));
+    this.fans = fanSelect("lot-fans");
     this.hint = el("p", { class: "hint lot-hint", hidden: true });
     this.openButton = el("button", { type: "submit", class: "primary lot-open", dataset: { i18n: "lot.open" } }, t("lot.open"));
     this.form = el("form", { class: "lot-form" },
       field("lot.prize", this.prize), field("lot.keyword", this.keyword),
       el("div", { class: "row" }, field("lot.winners", this.winners), field("lot.window", this.window)),
-      field("lot.eligibility", this.eligibility), this.hint, el("div", { class: "row" }, this.openButton));
+      el("div", { class: "row" }, field("lot.eligibility", this.eligibility), field("lot.fans", this.fans)), this.hint, el("div", { class: "row" }, this.openButton));
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.open(); });
-    this.status = el("p", { class: "lot-status" });
+    this.status = el("span", { class: "lot-status-text" });
+    this.fansBadge = el("span", { class: "badge fans-badge lot-fans-badge", hidden: true });
     this.countdown = el("span", { class: "lot-countdown" });
     this.entrants = el("span", { class: "lot-entrants" });
     this.seedLine = el("p", { class: "lot-seed" });
@@ -70,7 +72,7 @@ export class LotteryPanel {
     this.drawButton = button("lot.draw", () => this.command("draw"), { class: "primary lot-draw" });
     this.cancelButton = button("lot.cancel", () => this.command("cancel"), { class: "lot-cancel" });
     this.live = el("div", { class: "lot-live", hidden: true },
-      this.status, el("p", { class: "lot-figures", "aria-live": "polite" }, this.entrants, this.countdown),
+      el("p", { class: "lot-status" }, this.status, this.fansBadge), el("p", { class: "lot-figures", "aria-live": "polite" }, this.entrants, this.countdown),
       el("div", { class: "row" }, this.drawButton, this.cancelButton),
       this.winnersTitle = label("lot.winnersTitle", "h3", { hidden: true }), this.winnerList, this.seedLine);
     this.empty = label("lot.none", "p", { class: "empty" });
@@ -97,6 +99,7 @@ export class LotteryPanel {
     if (keyword) frame.keyword = keyword;
     if (this.winners.value) frame.winners = Number(this.winners.value);
     if (this.window.value) frame.window_s = Number(this.window.value);
+    if (this.fans.value) frame.fans = this.fans.value;
     await this.actions.fire(frame, "act.lot.open");
     this.onAction();
   }
@@ -132,6 +135,7 @@ export class LotteryPanel {
     this.node.dataset.status = value.status || "";
     this.status.textContent = `${t(`lot.status.${value.status}`)} · ${t("lot.summary",
       { prize: value.prize || "", keyword: value.keyword || "—", n: value.winners_count ?? "" })}`;
+    fanBadge(this.fansBadge, value.fans);
     this.entrants.textContent = t("lot.entrants", { count: value.entrants ?? 0 });
     this.drawButton.hidden = !open;
     this.cancelButton.hidden = !open;

@@ -1,6 +1,7 @@
 // Live figures: metric tiles from the "metrics" and "presence" states, targets as
 // <progress> bars, small inline-SVG charts drawn from a rolling one-sample-a-second
-// buffer (the last 15 minutes), and the view -> click -> order funnel.
+// buffer (the last 15 minutes), the view -> click -> order funnel, and new vs returning
+// fans (粉丝分层) from "metrics.fans".
 import { el, money, t } from "./livecon.js";
 import { count, label, panel, percent } from "./dashboard-ui.js";
 
@@ -22,6 +23,14 @@ const TILES = [
   ["unique", "metric.unique", (m) => count(m.unique_viewers)],
   ["interaction", "metric.interaction", (m) => percent(m.interaction_rate ?? 0)],
   ["reminders", "metric.reminders", (m) => count(m.reminders ?? 0)],
+];
+
+const TIERS = ["new", "returning"];
+const FAN_FIGURES = [
+  ["viewers", (tier) => count(tier.viewers)],
+  ["orders", (tier) => count(tier.orders)],
+  ["gmv", (tier, currency) => money(tier.gmv ?? 0, currency)],
+  ["conversion", (tier) => percent(tier.conversion ?? 0)],
 ];
 
 const CHARTS = [
@@ -93,7 +102,32 @@ export class MetricsPanel {
         el("div", { class: "funnel-bar" }, fill), value, rate));
       this.funnel.set(name, { fill, value, rate });
     }
-    return panel("metrics", "metrics.heading", tiles, el("div", { class: "metrics-lower" }, charts, el("div", {}, targets, funnel)));
+    return panel("metrics", "metrics.heading", tiles,
+      el("div", { class: "metrics-lower" }, el("div", {}, charts, this.buildFans()), el("div", {}, targets, funnel)));
+  }
+
+  // New vs returning fans (粉丝分层): the returning share as a split bar, then one row per
+  // tier with its viewers, orders, GMV and conversion.
+  buildFans() {
+    this.fanCells = new Map();
+    this.shareValue = el("span", { class: "fans-share-value" }, "0%");
+    this.shareFill = el("div", { class: "fans-share-fill" });
+    this.shareBar = el("div", { class: "fans-share-bar", role: "img" }, this.shareFill);
+    const head = el("tr", {}, el("td", {}), ...FAN_FIGURES.map(([figure]) =>
+      label(`fans.row.${figure}`, "th", { scope: "col" })));
+    const rows = TIERS.map((tier) => el("tr", { dataset: { tier } },
+      label(`fans.tier.${tier}`, "th", { scope: "row", class: `fans-${tier}` }),
+      ...FAN_FIGURES.map(([figure]) => {
+        const cell = el("td", { dataset: { figure } }, "0");
+        this.fanCells.set(`${tier}:${figure}`, cell);
+        return cell;
+      })));
+    return el("div", { class: "fans" },
+      el("div", { class: "fans-head" }, label("fans.heading", "h3", { id: "fans-heading" }),
+        el("span", { class: "fans-share" }, label("metric.returningShare"), this.shareValue)),
+      this.shareBar,
+      el("table", { class: "fans-table", "aria-labelledby": "fans-heading" },
+        el("thead", {}, head), el("tbody", {}, ...rows)));
   }
 
   setMetrics(value) {
@@ -122,6 +156,16 @@ export class MetricsPanel {
       const show = (v) => (isMoney ? money(v, this.currency) : count(v));
       parts.bar.value = Math.min(1, Number(goal.progress) || 0);
       parts.text.textContent = t("target.line", { actual: show(goal.actual), target: show(goal.target), percent: percent(goal.progress) });
+    }
+    const share = Number(m.fans?.returning_share) || 0;
+    this.shareValue.textContent = percent(share);
+    this.shareFill.style.width = `${Math.min(100, share * 100)}%`;
+    this.shareBar.classList.toggle("empty", !((m.fans?.new?.viewers || 0) + (m.fans?.returning?.viewers || 0)));
+    this.shareBar.setAttribute("aria-label", `${t("metric.returningShare")} ${percent(share)}`);
+    for (const tier of TIERS) {
+      for (const [figure, format] of FAN_FIGURES) {
+        this.fanCells.get(`${tier}:${figure}`).textContent = format(m.fans?.[tier] || {}, this.currency);
+      }
     }
     const funnel = m.funnel || {};
     const views = Number(funnel.views) || 0;

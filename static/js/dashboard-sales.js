@@ -2,7 +2,7 @@
 // local countdown to ends_at_ms, sold out marked) with the controller's sale, stock and
 // price controls; and the order feed (the last 50 "order" events).
 import { clock, el, money, t } from "./livecon.js";
-import { button, field, hhmmss, label, panel, trimBack } from "./dashboard-ui.js";
+import { button, fanBadge, fanSelect, field, hhmmss, label, panel, trimBack } from "./dashboard-ui.js";
 import { setLabel } from "./dashboard-show.js";
 
 const SALE_CAP = 12;
@@ -24,7 +24,9 @@ export class SalesPanel {
     if (this.canControl) {
       this.productSelect = el("select", {});
       this.fillProducts();
+      this.fansSelect = fanSelect("sale-fans");
       parts.push(el("div", { class: "sale-start" }, field("sales.product", this.productSelect),
+        field("sales.fans", this.fansSelect),
         button("sales.start", () => this.start(), { class: "primary", dataset: { action: "sale-start" } })));
     }
     return panel("sales", "sales.heading", ...parts, this.empty, this.list);
@@ -47,6 +49,7 @@ export class SalesPanel {
   start() {
     const frame = { t: "sale", command: "start" };
     if (this.productSelect.value) frame.product = this.productSelect.value;
+    if (this.fansSelect.value) frame.fans = this.fansSelect.value;
     return this.actions.fire(frame, "act.sale.start", (ack) => ack.sale);
   }
 
@@ -72,6 +75,7 @@ export class SalesPanel {
     const parts = {
       name: el("span", { class: "sale-name" }),
       status: el("span", { class: "badge status" }),
+      fans: el("span", { class: "badge fans-badge", hidden: true }),
       soldOut: label("sales.soldOut", "span", { class: "badge sold-out-badge", hidden: true }),
       countdown: el("span", { class: "sale-countdown" }),
       price: el("strong", { class: "sale-price" }),
@@ -82,7 +86,7 @@ export class SalesPanel {
     };
     parts.bar = el("div", { class: "stock-bar", role: "progressbar", "aria-valuemin": "0" }, parts.fill);
     parts.row = el("li", { class: "sale", dataset: { sale: id } },
-      el("div", { class: "sale-head" }, parts.name, parts.status, parts.soldOut, parts.countdown),
+      el("div", { class: "sale-head" }, parts.name, parts.status, parts.fans, parts.soldOut, parts.countdown),
       el("div", { class: "sale-prices" }, parts.price, parts.anchor),
       parts.bar, el("div", { class: "sale-numbers" }, parts.stock, parts.detail));
     if (this.canControl) parts.row.append(this.saleControls(id, parts));
@@ -121,6 +125,7 @@ export class SalesPanel {
     parts.name.textContent = this.productName(view.product);
     setLabel(parts.status, `sales.status.${view.status}`);
     parts.status.dataset.status = view.status;
+    fanBadge(parts.fans, view.fans);
     parts.soldOut.hidden = !soldOut;
     parts.price.textContent = money(view.price, currency);
     parts.price.title = t("sales.price");

@@ -25,6 +25,28 @@ export function field(key, control) {
   return el("div", { class: "field" }, label(key, "label", { for: id }), control);
 }
 
+// Who a sale or lottery is for: the script's setting (nothing sent), everyone, or one tier.
+export const FAN_CHOICES = ["", "all", "new", "returning"];
+
+export function fanSelect(className) {
+  return el("select", { class: className },
+    ...FAN_CHOICES.map((value) => label(`fans.choice.${value || "default"}`, "option", { value })));
+}
+
+// The badge of a sale or lottery limited to one tier, hidden for everyone's.
+export function fanBadge(node, limit) {
+  const limited = limit === "new" || limit === "returning";
+  node.hidden = !limited;
+  node.dataset.fans = limited ? limit : "all";
+  if (!limited) {
+    delete node.dataset.i18n;
+    node.textContent = "";
+    return;
+  }
+  node.dataset.i18n = `fans.limit.${limit}`;
+  node.textContent = t(node.dataset.i18n);
+}
+
 export function hhmmss(ms) {
   if (!ms) return "";
   const d = new Date(ms);

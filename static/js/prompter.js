@@ -21,6 +21,9 @@ addStrings({
     "p.price.live": "直播价", "p.price.anchor": "日常价", "p.saving": "省 {amount}",
     "p.stock": "剩余 {n} 件", "p.stock.low": "只剩 {n} 件", "p.stock.sold": "已售 {n} 件",
     "p.limit": "每人限购 {n} 件",
+    "p.fans.new": "新粉专享", "p.fans.returning": "老粉专享价",
+    "p.fans.say.new": "第一次来的朋友专享，老粉看下一款",
+    "p.fans.say.returning": "老朋友专享，新朋友点关注，下一场也能抢",
     "p.sale": "秒杀倒计时", "p.sale.paused": "秒杀已暂停", "p.sale.ended": "秒杀已结束",
     "p.sale.none": "尚未开售", "p.sale.scheduled": "即将开抢",
     "p.soldout": "已售罄", "p.soldout.say": "告诉大家已经抢光，准备下一款",
@@ -56,6 +59,9 @@ addStrings({
     "p.price.live": "Live price", "p.price.anchor": "Usually", "p.saving": "Save {amount}",
     "p.stock": "{n} left", "p.stock.low": "Only {n} left", "p.stock.sold": "{n} sold",
     "p.limit": "Limit {n} per buyer",
+    "p.fans.new": "New fans only", "p.fans.returning": "Returning fans' price",
+    "p.fans.say.new": "Only for first-time viewers - regulars, the next one is yours",
+    "p.fans.say.returning": "For returning fans - new here? Follow, next show it's yours too",
     "p.sale": "Flash sale ends in", "p.sale.paused": "Flash sale paused", "p.sale.ended": "Flash sale ended",
     "p.sale.none": "Not on sale yet", "p.sale.scheduled": "Starting soon",
     "p.soldout": "Sold out", "p.soldout.say": "Tell viewers it is gone, move to the next one",
@@ -267,6 +273,9 @@ function build() {
   const script = el("section", { class: "script" }, ui.prompt, ui.urgency, ui.scroller);
 
   ui.productName = el("div", { class: "product-name" });
+  ui.fansBadge = el("div", { class: "fans-badge" });
+  ui.fansSay = el("div", { class: "fans-say" });
+  ui.fans = el("div", { class: "fans", hidden: true }, ui.fansBadge, ui.fansSay);
   ui.priceLabel = el("div", { class: "price-label" });
   ui.price = el("div", { class: "price" });
   ui.anchorLabel = el("span", { class: "anchor-label" });
@@ -282,6 +291,7 @@ function build() {
     ui.soldOutSay = el("div", { class: "soldout-say" }));
   ui.product = el("div", { class: "product", hidden: true },
     ui.productName,
+    ui.fans,
     el("div", { class: "prices" },
       el("div", { class: "live" }, ui.priceLabel, ui.price),
       el("div", { class: "was" }, ui.anchorLabel, ui.anchor, ui.saving)),
@@ -515,6 +525,7 @@ function renderProduct(prompter, running) {
   shownStock = remaining;
   setText(ui.sold, sale && sale.sold ? t("p.stock.sold", { n: sale.sold }) : "");
   setText(ui.limit, limit ? t("p.limit", { n: limit }) : "");
+  renderFans(sale, product);
 
   ui.soldOut.hidden = !gone;
   setText(ui.soldOutTitle, t("p.soldout"));
@@ -524,6 +535,17 @@ function renderProduct(prompter, running) {
   setText(ui.urgencyLabel, t("p.urgency"));
   fillList(ui.urgencyList, low ? urgencyLines : []);
   ui.product.dataset.sale = sale ? String(sale.status) : "none";
+}
+
+// A sale for one fan tier (粉丝分层): a big badge, so the host says "老粉专享价" out loud,
+// from the script's plan before the sale starts, then from the running sale.
+function renderFans(sale, product) {
+  const source = sale ? (sale.status !== "ended" ? sale.fans : "") : product?.fans;
+  const limit = source === "new" || source === "returning" ? source : "";
+  ui.fans.hidden = !limit;
+  ui.fans.dataset.fans = limit || "all";
+  setText(ui.fansBadge, limit ? t(`p.fans.${limit}`) : "");
+  setText(ui.fansSay, limit ? t(`p.fans.say.${limit}`) : "");
 }
 
 function flashOnChange(node, before, after) {

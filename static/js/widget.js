@@ -29,6 +29,12 @@ addStrings({
     "chat.failed": "评论没有发出：{reason}", like: "点赞", "role.host": "主播", "role.staff": "场控",
     "notice.lottery": "抽奖", "notice.announcement": "公告", "notice.close": "关闭",
     "notice.ended": "直播已结束，感谢观看！", "notice.winners": "中奖：{names}",
+    "fans.new": "新粉专享", "fans.returning": "老粉专享价", "fans.welcome": "老粉回来啦",
+    "buy.fans_new": "新粉专享", "buy.fans_returning": "老粉专享",
+    "fans.why.new": "这是给新朋友的见面礼，老粉福利请看下一款",
+    "fans.why.returning": "这是老粉专享价，关注主播，下一场就能参与",
+    "ans.fans_only.new": "这是新粉专享，欢迎下次再来", "ans.fans_only.returning": "这是老粉专享，关注后下一场就能参与",
+    "lottery.fans.new": "仅限新粉参与", "lottery.fans.returning": "仅限老粉参与", "lottery.fans.out": "（本次你不能参与）",
   },
   en: {
     "show.default": "Live room", online: "{n} watching", "price.live": "Live price",
@@ -55,12 +61,20 @@ addStrings({
     "chat.failed": "Comment not sent: {reason}", like: "Like", "role.host": "Host", "role.staff": "Staff",
     "notice.lottery": "Lottery", "notice.announcement": "Announcement", "notice.close": "Close",
     "notice.ended": "The show has ended - thanks for watching!", "notice.winners": "Winners: {names}",
+    "fans.new": "New fans only", "fans.returning": "Returning fans' price", "fans.welcome": "Welcome back",
+    "buy.fans_new": "New fans only", "buy.fans_returning": "Returning fans only",
+    "fans.why.new": "A welcome gift for first-time viewers - returning fans, stay for the next one",
+    "fans.why.returning": "This price is for returning fans - follow us and join in next show",
+    "ans.fans_only.new": "This one is for new fans only", "ans.fans_only.returning": "This one is for returning fans - join us next show",
+    "lottery.fans.new": "New fans only", "lottery.fans.returning": "Returning fans only", "lottery.fans.out": " (you cannot enter this one)",
   },
 });
 
 const CHAT_KEEP = 50;
 const RETRY_OUTCOMES = new Set(["pending", "unavailable", "rate_limited"]);
-const FINAL = new Set(["accepted", "sold_out", "limit_reached", "not_open", "waitlisted"]);
+const FINAL = new Set(["accepted", "sold_out", "limit_reached", "not_open", "waitlisted", "fans_only"]);
+const TIERS = new Set(["new", "returning"]);
+const WELCOME_MS = 8000;
 const SAID = new Set([...RETRY_OUTCOMES, ...FINAL]);
 
 const ui = {};
@@ -69,6 +83,8 @@ const mine = new Map();           // sale id -> {orders: Map(order -> qty), wait
 const clicked = new Set();
 let show = null;
 let me = "";
+let tier = null;                  // "new" | "returning" in this show, from the "fan" direct frame
+let welcomed = false;
 let qty = 1;
 let press = null;                 // {kind, sale, qty, key, busy, retry, auto, tries}
 let message = null;               // {key, vars} or {text}
@@ -92,6 +108,7 @@ function build() {
   ui.title = el("h1", { class: "w-title" }, t("show.default"));
   ui.online = el("span", { class: "w-online" });
   ui.lang = el("button", { type: "button", class: "w-lang" });
+  ui.welcome = el("span", { class: "w-welcome", role: "status", hidden: true });
   ui.img = el("img", { class: "w-img", alt: "", hidden: true, decoding: "async" });
   ui.img.addEventListener("error", () => { ui.img.hidden = true; ui.card.classList.add("no-img"); });
   ui.img.addEventListener("load", () => { ui.img.hidden = false; ui.card.classList.remove("no-img"); });
@@ -104,9 +121,11 @@ function build() {
   ui.low = el("span", { class: "w-low", hidden: true });
   ui.timer = el("span", { class: "w-timer", role: "timer" });
   ui.limit = el("span", { class: "w-limit" });
+  ui.fans = el("span", { class: "w-fans", hidden: true });
   ui.card = el("section", { class: "w-card no-img", "aria-labelledby": "w-name", onclick: tapCard },
     ui.img,
     el("div", { class: "w-info" },
+      ui.fans,
       ui.name,
       el("p", { class: "w-price" }, el("span", { class: "w-tag", "data-i18n": "price.live" }, t("price.live")),
         ui.price, ui.anchor),
@@ -116,12 +135,14 @@ function build() {
   ui.more = el("button", { type: "button", class: "w-step", onclick: () => step(1) }, "+");
   ui.qtyValue = el("output", { class: "w-qty-value", "aria-live": "polite" }, "1");
   ui.qty = el("div", { class: "w-qty", role: "group" }, ui.less, ui.qtyValue, ui.more);
+  ui.why = el("p", { class: "w-why", id: "w-why", hidden: true });
   ui.buy = el("button", { type: "button", class: "w-buy-btn", onclick: pressBuy });
   ui.msg = el("p", { class: "w-msg", role: "status", "aria-live": "polite" });
   ui.orders = el("p", { class: "w-orders", hidden: true });
   ui.noticeText = el("span", { class: "w-notice-text" });
+  ui.noticeFans = el("span", { class: "w-notice-fans", hidden: true });
   ui.notice = el("aside", { class: "w-notice", hidden: true, role: "status" },
-    ui.noticeText, ui.close = el("button", { type: "button", class: "w-x", onclick: closeNotice }, "×"));
+    el("span", { class: "w-notice-body" }, ui.noticeFans, ui.noticeText), ui.close = el("button", { type: "button", class: "w-x", onclick: closeNotice }, "×"));
   ui.sampled = el("p", { class: "w-sampled", hidden: true, "data-i18n": "chat.sampled" }, t("chat.sampled"));
   ui.lines = el("ul", { class: "w-lines" });
   ui.chat = el("div", { class: "w-chat", role: "log", "aria-live": "off" }, ui.lines);
@@ -132,10 +153,10 @@ function build() {
   ui.form = el("form", { class: "w-compose", onsubmit: sendComment },
     ui.input, el("button", { type: "submit", class: "w-send", "data-i18n": "chat.send" }, t("chat.send")), ui.like);
   app.append(
-    el("header", { class: "w-head" }, ui.title, ui.online, ui.lang),
+    el("header", { class: "w-head" }, ui.title, ui.welcome, ui.online, ui.lang),
     ui.card,
     el("div", { class: "w-buy" }, ui.qty, ui.buy),
-    ui.msg, ui.orders, ui.notice,
+    ui.why, ui.msg, ui.orders, ui.notice,
     el("div", { class: "w-chat-box" }, ui.sampled, ui.chat),
     ui.chatMsg, ui.form,
   );
@@ -190,6 +211,7 @@ function chat(items, meta) {
 }
 
 function direct(frame) {
+  if (frame.kind === "fan") return learnTier(frame.tier);
   if (frame.kind !== "order" || !frame.sale) return;
   const mineNow = mineOf(frame.sale);
   if (mineNow.orders.has(frame.order)) return;
@@ -197,6 +219,29 @@ function direct(frame) {
   mineNow.waitlist = 0;
   if (!(press && press.key === frame.request_id)) say("ans.direct", { order: frame.order });
   render();
+}
+
+// The server fixes a viewer's tier when they first join the show; it never changes in it.
+function learnTier(value) {
+  if (!TIERS.has(value)) return;
+  tier = value;
+  if (tier === "returning" && !welcomed) {
+    welcomed = true;
+    ui.welcome.hidden = false;
+    setTimeout(() => { ui.welcome.hidden = true; }, WELCOME_MS);
+  }
+  render();
+}
+
+// Who may buy in a sale (or enter a lottery): "all", "new" or "returning".
+function limitOf(item) {
+  return TIERS.has(item?.fans) ? item.fans : "all";
+}
+
+// Whether this viewer is known to be outside the limit (unknown tier: let the server say).
+function isShutOut(item) {
+  const limit = limitOf(item);
+  return limit !== "all" && tier !== null && tier !== limit;
 }
 
 let sampledTimer = 0;
@@ -255,6 +300,7 @@ function action(sale) {
   if (sale.status === "scheduled") return ["buy.not_started", null];
   if (sale.status === "paused") return ["buy.paused", null];
   if (sale.status !== "open") return ["buy.ended", null];
+  if (isShutOut(sale)) return [`buy.fans_${limitOf(sale)}`, null];
   const own = mineOf(sale.sale);
   if (own.waitlist) return ["buy.waitlisted", null];
   if (own.limit || boughtOf(sale.sale) >= (sale.limit || 1)) return ["buy.limit", null];
@@ -290,9 +336,13 @@ function answered(current, ack) {
   if (outcome === "accepted" && ack.order) own.orders.set(ack.order, current.qty);
   if (outcome === "limit_reached") own.limit = true;
   if (outcome === "waitlisted") own.waitlist = ack.position || 1;
+  if (outcome === "fans_only" && tier === null && TIERS.has(ack.fans)) tier = ack.fans === "new" ? "returning" : "new";
   if (RETRY_OUTCOMES.has(outcome)) keepForRetry(current, outcome === "pending" && current.tries < 5);
   else press = null;
-  if (SAID.has(outcome)) say(`ans.${outcome}`, { order: ack.order || "", n: ack.position || 1 });
+  if (outcome === "fans_only") {
+    if (TIERS.has(ack.fans)) say(`ans.fans_only.${ack.fans}`);
+    else say(null, {}, ack.message || String(outcome));
+  } else if (SAID.has(outcome)) say(`ans.${outcome}`, { order: ack.order || "", n: ack.position || 1 });
   else say(null, {}, ack.message || String(outcome));
   render();
 }
@@ -366,10 +416,26 @@ function render() {
   renderStock(card, sale);
   const limit = sale?.limit ?? card?.limit;
   ui.limit.textContent = limit ? t("limit", { n: limit }) : "";
+  renderFans(card ? sale : null, card);
   renderBuy(sale);
   ui.msg.textContent = message ? (message.key ? t(message.key, message.vars) : message.text) : "";
   renderNotice();
   tick();
+}
+
+// The sale's fan limit on the card, and why this viewer cannot buy before they press.
+function renderFans(sale, card) {
+  const limit = limitOf(sale || card);
+  const live = sale ? sale.status !== "ended" : Boolean(card);
+  ui.fans.hidden = !live || limit === "all";
+  ui.fans.dataset.fans = limit;
+  ui.fans.textContent = ui.fans.hidden ? "" : t(`fans.${limit}`);
+  const why = !!live && isShutOut(sale) && !press;
+  ui.why.hidden = !why;
+  ui.why.textContent = why ? t(`fans.why.${limit}`) : "";
+  if (why) ui.buy.setAttribute("aria-describedby", "w-why");
+  else ui.buy.removeAttribute("aria-describedby");
+  ui.welcome.textContent = t("fans.welcome");
 }
 
 function labels() {
@@ -453,6 +519,11 @@ function renderNotice() {
   }
   ui.noticeText.textContent = parts.join("").trim();
   ui.notice.classList.toggle("lottery", notice.type === "lottery");
+  const limit = notice.type === "lottery" ? limitOf(notice) : "all";
+  ui.noticeFans.hidden = limit === "all";
+  ui.noticeFans.dataset.fans = limit;
+  ui.noticeFans.textContent = limit === "all" ? ""
+    : t(`lottery.fans.${limit}`) + (isShutOut(notice) ? t("lottery.fans.out") : "");
 }
 
 function closeNotice() {

@@ -6,10 +6,12 @@ Money is fen; GPM is GMV per 1,000 views, floored to the fen.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import pytest
+from redis.exceptions import RedisError
 
 from console.metrics import Attribution, counts_for, derive, minute_of, per_key
 from console.metrics_store import (
@@ -19,6 +21,7 @@ from console.metrics_store import (
     RedisMetricsStore,
     metrics_store_from_url,
 )
+from tests.support import RedisProcess
 
 MINUTE: Final = 28_333_334
 """A unix minute; it starts at ``MINUTE * 60`` = 1,700,000,040 s."""
@@ -316,3 +319,39 @@ async def test_the_store_is_chosen_by_url() -> None:
             await inner.close()
         else:
             await store.close()
+
+
+async def test_buffered_counts_survive_a_redis_outage() -> None:
+    """What a flush could not write stays buffered and lands once Redis is back."""
+    server = RedisProcess.start(["--appendonly", "yes", "--appendfsync", "always"])
+    store = BufferedMetrics(RedisMetricsStore(server.url), flush_s=0.05)
+    try:
+        await store.add(ROOM, {"likes": 3})
+        await store.add_unique(ROOM, "viewers", "u1")
+        await store.flush()
+        server.stop()
+        await store.add(ROOM, {"likes": 2, "comments": 1})
+        await store.add_unique(ROOM, "viewers", "u2")
+        await store.add_commenter(ROOM, "Amy")
+        with pytest.raises((RedisError, OSError)):
+            await store.flush()
+        await asyncio.sleep(0.2)  # the background flush fails too, and keeps the counts
+        server.restart()
+        await eventually_flushed(store)
+        counts, uniques = await store.read(ROOM)
+        assert counts == {"likes": 5, "comments": 1}
+        assert uniques["viewers"] == 2
+        assert await store.top_commenters(ROOM, 1) == [("Amy", 1)]
+    finally:
+        await store.close()
+        server.stop()
+
+
+async def eventually_flushed(store: BufferedMetrics) -> None:
+    for _ in range(100):
+        try:
+            await store.flush()
+            return
+        except (RedisError, OSError):
+            await asyncio.sleep(0.1)
+    raise AssertionError("the metrics never reached Redis again")

@@ -63,6 +63,7 @@ async def _product_on_air(host: Screen, controller: Screen, viewer: Screen) -> N
         "anchor_price": ANCHOR_FEN,
         "stock": 50,
         "limit": 2,
+        "fans": "all",
     }
     assert "talking_points" not in show
 

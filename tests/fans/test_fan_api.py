@@ -71,6 +71,17 @@ async def test_imported_fans_are_returning_and_the_show_lists_its_tiers(node: No
         assert again.json()["added"] == 0
         bad_channel = await http.get("/api/channels/初禾/fans", headers=HEADERS)
         assert bad_channel.status_code == 400
+        rehearsal = await http.post(
+            "/api/channels/rehearsal:chuhe/fans", json={"users": ["sim-00001"]}, headers=HEADERS
+        )
+        assert rehearsal.json() == {
+            "channel": "rehearsal:chuhe",
+            "received": 1,
+            "added": 1,
+            "known": 1,
+        }
+        nested = await http.get("/api/channels/rehearsal:rehearsal:x/fans", headers=HEADERS)
+        assert nested.status_code == 400
 
         follower, tier = await viewer(node, "fan-night", "follower-1", "Follower")
         assert tier == "returning"
