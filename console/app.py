@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> Starlette:
     shows = show_store_from_url(store_url, settings.durable_path)
     audit = audit_log_from_url(store_url, settings.durable_path)
     stock = stock_store_from_url(settings.redis_url, settings.data_dir / "orders.db")
-    metrics = metrics_store_from_url(settings.redis_url)
+    metrics = metrics_store_from_url(store_url, settings.durable_path)
     moderation = moderation_store_from_url(settings.redis_url, settings.durable_path)
     preshow = preshow_store_from_url(store_url, settings.durable_path)
     fans = fan_store_from_url(store_url, settings.durable_path)

@@ -93,8 +93,8 @@ class ArchiveStores:
 def stores_for(redis_url: str, data_dir: Path) -> ArchiveStores:
     """The stores a node with these options uses: Redis, or SQLite files in ``data_dir``.
 
-    Call :meth:`ArchiveStores.open` before use. Embedded metrics live in a node's
-    memory, so embedded stores made here start with none and keep none.
+    Call :meth:`ArchiveStores.open` before use. Embedded metrics are read from (and
+    written to) the node's SQLite file like everything else.
     """
     durable = data_dir / "livecon.db"  # as Settings.durable_path
     if not redis_url:
@@ -104,7 +104,7 @@ def stores_for(redis_url: str, data_dir: Path) -> ArchiveStores:
         show_store_from_url(url, durable),
         audit_log_from_url(url, durable),
         stock_store_from_url(redis_url, data_dir / "orders.db"),
-        metrics_store_from_url(redis_url),
+        metrics_store_from_url(url, durable),
         fan_store_from_url(url, durable),
     )
 

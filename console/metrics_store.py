@@ -11,12 +11,14 @@ import abc
 import asyncio
 import logging
 from collections import Counter
+from pathlib import Path
 from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .redis_client import redis_client
+from .sqlite import open_database
 
 log = logging.getLogger("livecon.metrics")
 
@@ -25,6 +27,7 @@ __all__ = [
     "MemoryMetricsStore",
     "MetricsStore",
     "RedisMetricsStore",
+    "SqliteMetricsStore",
     "metrics_store_from_url",
 ]
 
@@ -169,11 +172,120 @@ class RedisMetricsStore(MetricsStore):
         await self._redis.aclose()
 
 
-def metrics_store_from_url(url: str) -> MetricsStore:
-    """Redis (buffered, one write per flush) for a Redis URL, else memory."""
+class SqliteMetricsStore(MetricsStore):
+    """The embedded store: the node's SQLite file, so a restarted node (and an archive
+    made from its data directory) keeps the show's audience figures. Unique sets are
+    exact, with their sizes kept beside them so a read does not count members."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._db = open_database(
+            path,
+            "CREATE TABLE IF NOT EXISTS metric_counts (room TEXT, key TEXT, value INTEGER,"
+            " PRIMARY KEY (room, key))",
+            "CREATE TABLE IF NOT EXISTS metric_members (room TEXT, name TEXT, member TEXT,"
+            " PRIMARY KEY (room, name, member))",
+            "CREATE TABLE IF NOT EXISTS metric_sizes (room TEXT, name TEXT, size INTEGER,"
+            " PRIMARY KEY (room, name))",
+            "CREATE TABLE IF NOT EXISTS metric_commenters (room TEXT, name TEXT, count INTEGER,"
+            " PRIMARY KEY (room, name))",
+        )
+        self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        self._db.execute("BEGIN")
+        try:
+            for sql, rows in statements:
+                self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    async def add(self, room: str, counts: dict[str, int]) -> None:
+        self._transaction(
+            [
+                (
+                    "INSERT INTO metric_counts (room, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (room, key) DO UPDATE SET value = value + excluded.value",
+                    [(room, key, value) for key, value in counts.items()],
+                )
+            ]
+        )
+
+    async def add_unique(self, room: str, name: str, member: str) -> None:
+        await self.add_unique_many(room, name, [member])
+
+    async def add_unique_many(self, room: str, name: str, members: list[str]) -> None:
+        self._db.execute("BEGIN")
+        try:
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO metric_members (room, name, member) VALUES (?, ?, ?)",
+                [(room, name, member) for member in members],
+            )
+            added = self._db.total_changes - before
+            if added:
+                self._db.execute(
+                    "INSERT INTO metric_sizes (room, name, size) VALUES (?, ?, ?)"
+                    " ON CONFLICT (room, name) DO UPDATE SET size = size + excluded.size",
+                    (room, name, added),
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    async def raise_to(self, room: str, key: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO metric_counts (room, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (room, key) DO UPDATE SET value = MAX(value, excluded.value)",
+            (room, key, value),
+        )
+
+    async def add_commenter(self, room: str, name: str) -> None:
+        await self.add_commenters(room, {name: 1})
+
+    async def add_commenters(self, room: str, counts: dict[str, int]) -> None:
+        self._transaction(
+            [
+                (
+                    "INSERT INTO metric_commenters (room, name, count) VALUES (?, ?, ?)"
+                    " ON CONFLICT (room, name) DO UPDATE SET count = count + excluded.count",
+                    [(room, name, times) for name, times in counts.items()],
+                )
+            ]
+        )
+
+    async def top_commenters(self, room: str, count: int) -> list[tuple[str, int]]:
+        rows = self._db.execute(
+            "SELECT name, count FROM metric_commenters WHERE room = ?"
+            " ORDER BY count DESC, name LIMIT ?",
+            (room, count),
+        )
+        return [(str(name), int(times)) for name, times in rows]
+
+    async def read(self, room: str) -> tuple[dict[str, int], dict[str, int]]:
+        counts = self._db.execute("SELECT key, value FROM metric_counts WHERE room = ?", (room,))
+        sizes = dict(
+            self._db.execute("SELECT name, size FROM metric_sizes WHERE room = ?", (room,))
+        )
+        return (
+            {str(key): int(value) for key, value in counts},
+            {name: int(sizes.get(name, 0)) for name in UNIQUE_SETS},
+        )
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+def metrics_store_from_url(url: str, sqlite_path: str | Path | None = None) -> MetricsStore:
+    """Redis for a Redis URL and SQLite at ``sqlite_path`` otherwise, both buffered (one
+    write per flush); memory for ``memory://`` or without a path."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         return BufferedMetrics(RedisMetricsStore(url))
-    return MemoryMetricsStore()
+    if url.startswith("memory://") or sqlite_path is None:
+        return MemoryMetricsStore()
+    return BufferedMetrics(SqliteMetricsStore(sqlite_path))
 
 
 class BufferedMetrics(MetricsStore):

@@ -162,6 +162,11 @@ class Connection:
             self._queue.appendleft(message)
             self.queued_bytes += message_size(message)
 
+    @property
+    def closing_code(self) -> int | None:
+        """The code this side closed (or is closing) the socket with, if it did."""
+        return self._closing
+
     def close_soon(self, code: int) -> None:
         """Close with ``code`` after what is queued, or at once if the socket is stalled."""
         if self._closing is None and not self.closed:

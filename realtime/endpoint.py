@@ -32,6 +32,7 @@ from .protocol import (
     CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNSUPPORTED_PROTOCOL,
+    CLOSE_WRONG_ROOM,
     ERROR_FORBIDDEN,
     ERROR_INTERNAL,
     ERROR_RATE_LIMITED,
@@ -55,7 +56,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class HubEndpoint:
-    """ASGI app for ``/ws``. Query: ``token`` (required), ``epoch`` and ``seq`` to resume."""
+    """ASGI app for ``/ws``. Query: ``token`` (required), ``epoch`` and ``seq`` to resume,
+    ``room`` (optional: the room the client means; a token for another room is refused)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -80,6 +82,8 @@ class HubEndpoint:
             return
         try:
             claims = await self._check_token(query["token"])
+            if not isinstance(claims, int) and query.get("room", claims.room) != claims.room:
+                claims = CLOSE_WRONG_ROOM
             if isinstance(claims, int):
                 await self._refuse(claims, offered, codec, send)
                 return

@@ -219,6 +219,8 @@ class Hub:
         return room
 
     def leave(self, conn: Connection) -> None:
+        if conn.closing_code is not None:  # e.g. ``closed_4009``: slow consumers
+            self.counters[f"closed_{conn.closing_code}"] += 1
         room = self.rooms.get(conn.session.claims.room)
         if room is not None:
             room.remove(conn, time.monotonic())
@@ -367,7 +369,11 @@ class Hub:
 
     async def _tick_once(self) -> None:
         """Publish each room's outbox as one batch; on failure keep events for the next tick."""
-        rooms = [room for room in self.rooms.values() if not room.outbox.is_empty()]
+        rooms = [
+            room
+            for room in self.rooms.values()
+            if not room.outbox.is_empty() or room.degraded_since is not None
+        ]
         if rooms:
             await asyncio.gather(*(self.publish_room(room) for room in rooms))
 
@@ -379,6 +385,8 @@ class Hub:
         async with room.publish_lock:
             batch = room.outbox.take(self.settings.node, int(time.time() * 1000))
             if batch is None:
+                if room.degraded_since is not None and self.broker.is_healthy:
+                    self._bus_back(room)  # the bus is back and the room has nothing to say
                 return
             try:
                 await self.broker.publish(room.name, batch)
@@ -388,8 +396,19 @@ class Hub:
             else:
                 self.counters["batches_published"] += 1
                 if room.degraded_since is not None:
-                    room.degraded_since = None
-                    room.set_state(Audience.CONTROL, "bus", {"healthy": True})
+                    self._bus_back(room)
+
+    def _bus_back(self, room: LocalRoom) -> None:
+        """Tell this node's staff the bus works again, the way they were told it did not:
+        locally (this node's reader may not be subscribed again yet, and what is
+        published meanwhile does not come back to it)."""
+        room.degraded_since = None
+        healthy = Batch(
+            self.settings.node,
+            int(time.time() * 1000),
+            state=[(int(Audience.CONTROL), "bus", {"healthy": True})],
+        )
+        self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, healthy))
 
     def _serve_locally(self, room: LocalRoom, batch: Batch) -> None:
         """The bus is down: this node's sockets still get its chat and state now; events

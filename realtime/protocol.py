@@ -23,6 +23,7 @@ CLOSE_TOKEN_INVALID: Final = 4001
 CLOSE_TOKEN_EXPIRED: Final = 4002
 CLOSE_TOKEN_REVOKED: Final = 4003
 CLOSE_UNSUPPORTED_PROTOCOL: Final = 4004
+CLOSE_WRONG_ROOM: Final = 4005
 CLOSE_RATE_LIMITED: Final = 4008
 CLOSE_SLOW_CONSUMER: Final = 4009
 CLOSE_TOO_MANY_CONNECTIONS: Final = 4029
@@ -39,6 +40,7 @@ CLOSE_REASONS: Final[dict[int, str]] = {
     CLOSE_TOKEN_EXPIRED: "token expired",
     CLOSE_TOKEN_REVOKED: "token revoked",
     CLOSE_UNSUPPORTED_PROTOCOL: "unsupported subprotocol",
+    CLOSE_WRONG_ROOM: "token is for another room",
     CLOSE_RATE_LIMITED: "rate limited",
     CLOSE_SLOW_CONSUMER: "slow",
     CLOSE_TOO_MANY_CONNECTIONS: "too many connections",

@@ -54,6 +54,8 @@ class SalesDesk:
         self._published: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._room_sales: set[str] = set()
+        self._fan_limits: dict[str, FanLimit] = {}
+        self._loading: dict[str, asyncio.Future[Sale]] = {}
         self._reconciled_at = 0.0
         self._alerted: set[str] = set()
         self._instance = ""
@@ -72,11 +74,28 @@ class SalesDesk:
         return result
 
     async def fans_of(self, sale_id: str) -> FanLimit:
-        """Who may buy in the sale (fixed when it starts, so the published card answers)."""
+        """Who may buy in the sale; :class:`SaleRejected` if it is not this room's.
+
+        Fixed when the sale starts, so it is read once per sale and node: from the
+        published card, else from the store by one read that every buy arriving
+        meanwhile waits for (a stampede on a sale this node has not seen yet costs
+        one read, not one per buy). The read also settles the room check."""
+        limit = self._fan_limits.get(sale_id)
+        if limit is not None:
+            return limit
         view = self._published.get(sale_id)
         if view is not None:
-            return FanLimit(view["fans"])
-        return (await self._get(sale_id)).fans
+            limit = FanLimit(view["fans"])
+        else:
+            loading = self._loading.get(sale_id)
+            if loading is None:
+                loading = asyncio.ensure_future(self._get(sale_id))
+                self._loading[sale_id] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(sale_id, None))
+            limit = (await asyncio.shield(loading)).fans
+        self._room_sales.add(sale_id)
+        self._fan_limits[sale_id] = limit
+        return limit
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, key: str, now: float

@@ -35,13 +35,21 @@ const top = {
   role: el("span", { class: "badge role-badge", hidden: true }),
   connection: el("span", { class: "conn", dataset: { state: "connecting" } }),
   reconcile: el("span", { class: "reconcile", dataset: { ok: "none" } }),
+  bus: el("span", { class: "bus", role: "alert", hidden: true }),
+  why: el("span", { class: "conn-why", role: "alert", hidden: true }),
   lang: el("button", { type: "button", class: "lang-switch" }),
 };
 
 const hub = new Hub({
-  onStatus: (status) => {
+  onStatus: (status, detail) => {
     top.connection.dataset.state = status;
     setLabel(top.connection, `dash.conn.${status === "resync" ? "open" : status}`);
+    // say why a link does not work: expired, revoked, another room's token...
+    const why = `dash.refused.${detail?.code}`;
+    top.why.hidden = status !== "refused";
+    if (status !== "refused") return;
+    if (t(why) !== why) setLabel(top.why, why);
+    else top.why.textContent = String(detail?.reason || detail?.code || "");
   },
   onWelcome: (frame) => welcome(frame),
   onState: (key, value) => panels && state(key, value),
@@ -58,7 +66,7 @@ function layout() {
   setLabel(top.reconcile, "dash.reconcile.none");
   const header = el("header", { class: "topbar" },
     el("div", { class: "brand" }, label("dash.title", "h1"), top.showTitle, top.room),
-    el("div", { class: "indicators" }, top.role, top.connection, top.reconcile, top.lang));
+    el("div", { class: "indicators" }, top.role, top.connection, top.why, top.bus, top.reconcile, top.lang));
   app.replaceChildren(header, el("p", { class: "loading" }, t("status.connecting")));
   document.body.append(toaster.node, confirmer.node);
   bindStatus(document.getElementById("status"), hub);
@@ -145,6 +153,11 @@ function state(key, value) {
       setLabel(top.reconcile, ok ? "dash.reconcile.ok" : "dash.reconcile.bad");
       break;
     }
+    case "bus":
+      // Redis unreachable: this node goes on alone (its viewers only; sales fail closed)
+      top.bus.hidden = value?.healthy !== false;
+      if (!top.bus.hidden) setLabel(top.bus, "dash.bus.down");
+      break;
     default: break; // unknown keys are ignored (protocol section 2)
   }
 }

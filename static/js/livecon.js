@@ -90,10 +90,10 @@ export function clock(seconds) {
   return `${sign}${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
 }
 
-const FATAL = new Set([4000, 4001, 4002, 4003, 4004]);
+const FATAL = new Set([4000, 4001, 4002, 4003, 4004, 4005]);
 const REASONS = {
   4000: "bad request", 4001: "token invalid", 4002: "token expired", 4003: "token revoked",
-  4004: "unsupported protocol", 4008: "rate limited", 4009: "too slow", 4029: "too many connections",
+  4004: "unsupported protocol", 4005: "token is for another room", 4008: "rate limited", 4009: "too slow", 4029: "too many connections",
 };
 
 // One socket to the hub. Callbacks: onWelcome(welcome), onState(key, value), onEvent(event),
@@ -102,6 +102,8 @@ export class Hub {
   constructor(options) {
     const params = new URLSearchParams(location.search);
     this.token = options.token || params.get("token") || "";
+    // the screen's room (/dashboard/ROOM): the hub refuses a token for another room (4005)
+    this.room = options.room ?? decodeURIComponent(location.pathname.split("/")[2] || "");
     this.url = options.url || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
     this.handlers = options;
     this.state = new Map();
@@ -117,6 +119,7 @@ export class Hub {
   connect() {
     this.closedByUs = false;
     let url = `${this.url}?token=${encodeURIComponent(this.token)}`;
+    if (this.room) url += `&room=${encodeURIComponent(this.room)}`;
     if (this.epoch) url += `&epoch=${encodeURIComponent(this.epoch)}&seq=${this.seq}`;
     this.status("connecting");
     const socket = new WebSocket(url);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -19,6 +20,7 @@ from console.metrics_store import (
     MemoryMetricsStore,
     MetricsStore,
     RedisMetricsStore,
+    SqliteMetricsStore,
     metrics_store_from_url,
 )
 from tests.support import RedisProcess
@@ -225,15 +227,19 @@ ROOM: Final = "room-1"
 @pytest.fixture(
     params=[
         "memory",
+        "sqlite",
+        "buffered-sqlite",
         pytest.param("redis", marks=pytest.mark.integration),
         pytest.param("buffered-redis", marks=pytest.mark.integration),
     ]
 )
-async def metrics(request: pytest.FixtureRequest) -> AsyncIterator[MetricsStore]:
+async def metrics(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetricsStore]:
     store: MetricsStore = MemoryMetricsStore()
-    if request.param != "memory":
+    if "sqlite" in request.param:
+        store = SqliteMetricsStore(tmp_path / "metrics.db")
+    elif request.param != "memory":
         store = RedisMetricsStore(request.getfixturevalue("redis_url"))
-    if request.param == "buffered-redis":
+    if request.param.startswith("buffered"):
         store = BufferedMetrics(store)
     yield store
     await store.close()
@@ -300,7 +306,8 @@ async def test_add_unique_on_many_members_is_within_hyperloglog_error(
         await metrics.add_unique(ROOM, "interacting", f"viewer-{n}")
         await metrics.add_unique(ROOM, "interacting", f"viewer-{n // 2}")
     size = (await metrics.read(ROOM))[1]["interacting"]
-    if isinstance(metrics, MemoryMetricsStore):
+    inner = metrics.store if isinstance(metrics, BufferedMetrics) else metrics
+    if isinstance(inner, MemoryMetricsStore | SqliteMetricsStore):
         assert size == 3_000
     else:
         assert abs(size - 3_000) <= 90, size
@@ -310,6 +317,7 @@ async def test_the_store_is_chosen_by_url() -> None:
     for url, kind in [
         ("", MemoryMetricsStore),
         ("memory://", MemoryMetricsStore),
+        ("sqlite://", MemoryMetricsStore),
         ("redis://127.0.0.1:1/0", RedisMetricsStore),
     ]:
         store = metrics_store_from_url(url)
@@ -319,6 +327,25 @@ async def test_the_store_is_chosen_by_url() -> None:
             await inner.close()
         else:
             await store.close()
+
+
+async def test_embedded_metrics_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "livecon.db"
+    first = metrics_store_from_url("sqlite://", path)
+    assert isinstance(first, BufferedMetrics)
+    await first.add(ROOM, {"comments": 4, "min:1:comments": 4})
+    await first.raise_to(ROOM, "min:1:online", 12)
+    await first.add_unique_many(ROOM, "viewers", ["a", "b", "c"])
+    await first.add_commenter(ROOM, "小鹿粉")
+    await first.close()
+    again = metrics_store_from_url("sqlite://", path)
+    try:
+        counts, uniques = await again.read(ROOM)
+        assert counts == {"comments": 4, "min:1:comments": 4, "min:1:online": 12}
+        assert uniques["viewers"] == 3
+        assert await again.top_commenters(ROOM, 3) == [("小鹿粉", 1)]
+    finally:
+        await again.close()
 
 
 async def test_buffered_counts_survive_a_redis_outage() -> None:

@@ -22,6 +22,7 @@ from realtime.protocol import (
     CLOSE_TOKEN_REVOKED,
     CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_UNSUPPORTED_PROTOCOL,
+    CLOSE_WRONG_ROOM,
 )
 from realtime.tokens import new_token_id
 from tests.integration._helpers import (
@@ -100,6 +101,18 @@ async def test_revoked_token_closes_4003_and_other_tokens_still_connect(
     assert await close_code(node.ws_url(token)) == CLOSE_TOKEN_REVOKED
     same_user = await clients.connect(node.ws_url(mint("hs-revoked", "viewer", "v1")))
     assert same_user.welcome["t"] == "welcome"
+
+
+async def test_a_token_for_another_room_than_the_screens_closes_4005(
+    node: Node, clients: Clients
+) -> None:
+    token = mint("hs-room-a", "controller", "amy")
+    assert await close_code(node.ws_url(token, room="hs-room-b")) == CLOSE_WRONG_ROOM
+    same = await clients.connect(node.ws_url(token, room="hs-room-a"))
+    assert same.welcome["t"] == "welcome"
+    assert same.welcome["room"] == "hs-room-a"
+    unnamed = await clients.connect(node.ws_url(token))  # room is optional
+    assert unnamed.welcome["t"] == "welcome"
 
 
 async def test_only_unsupported_subprotocols_close_4004(node: Node) -> None:
