@@ -5,8 +5,11 @@
 
 One invocation starts its own private redis-server and measures, in order:
 
-1. **bare**: :meth:`RedisStockStore.buy` (the nodes' Lua script) from one Python
-   process, ``--bare-concurrency`` coroutines flat out; then a sell-out race;
+1. **bare**: the nodes' Lua buy script from one Python process, flat out, as two
+   peers: **plain**, one ``EVALSHA`` per buy from ``--bare-concurrency``
+   coroutines; **pipelined**, :meth:`RedisStockStore.buy` (buys in flight together
+   share a round trip, as in a node) from ``--pipelined-concurrency`` coroutines;
+   each then a sell-out race;
 2. **redis x1** (and **redis x2** with ``--two-nodes``): ``livecon serve --redis``
    nodes, ``--sockets`` buyer websockets in ``--clients`` separate processes,
    split evenly over the nodes: after a short unmeasured warm-up, ``--rate``
@@ -42,7 +45,7 @@ from tests.support import RedisProcess, redis_server_binary
 
 from . import report
 from ._runtime import raise_nofile, run
-from .buy_bare import measure_bare
+from .buy_bare import PEERS, measure_bare
 from .buy_hub import HUB_SETTINGS, HubBench
 from .buy_report import bare_row, hub_row, ratios, table, targets, top_costs
 from .fanout_bench import wait_for_quiet
@@ -66,7 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=200, help="buyer websockets (all nodes)")
     parser.add_argument("--clients", type=int, default=1, help="buyer client processes")
     parser.add_argument("--bare-seconds", type=float, default=5)
-    parser.add_argument("--bare-concurrency", type=int, default=64)
+    parser.add_argument("--bare-concurrency", type=int, default=64, help="plain bare loop")
+    parser.add_argument(
+        "--pipelined-concurrency", type=int, default=200, help="pipelined bare loop"
+    )
     parser.add_argument("--sellout-stock", type=int, default=2000)
     parser.add_argument("--sellout-seconds", type=float, default=3)
     parser.add_argument("--modes", default="redis,embedded", help="redis, embedded")
@@ -238,20 +244,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redis-server {redis.url}; bare loop ...", file=sys.stderr)
         wait_for_quiet(args.quiet_cores, args.quiet_wait)
 
-        def bare() -> dict[str, Any]:
+        def bare(peer: str) -> dict[str, Any]:
+            concurrency = args.bare_concurrency if peer == "plain" else args.pipelined_concurrency
             found = run(
                 measure_bare(
+                    peer,
                     redis.url,
                     redis.process.pid,
                     args.bare_seconds,
-                    args.bare_concurrency,
+                    concurrency,
                     args.sellout_stock,
                 )
             )
             return {**bare_row(found), "details": found}
 
-        rows.append(_quietest(args, bare))
-        modes["bare"] = rows[-1].pop("details")
+        for peer in PEERS:
+            rows.append(_quietest(args, functools.partial(bare, peer)))
+            modes[rows[-1]["mode"]] = rows[-1].pop("details")
         for label, url, count in _hub_modes(args, redis.url):
             mode_rows, modes[label] = _measure_mode(args, label, url, count, redis)
             rows += mode_rows

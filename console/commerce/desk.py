@@ -64,7 +64,8 @@ class SalesDesk:
     # buyers ------------------------------------------------------------------
 
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
-        await self._check_room(sale_id)
+        if sale_id not in self._room_sales:  # known sales skip a coroutine on every buy
+            await self._check_room(sale_id)
         result = await self.stock.buy(sale_id, user, quantity, _scoped(user, key), now)
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             self._announce_order(result.order)

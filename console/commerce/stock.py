@@ -5,8 +5,9 @@ One interface, two implementations, one contract suite:
 - :class:`~console.commerce.stock_local.LocalStockStore`: embedded; decisions in
   memory, every accepted order written to SQLite (group commit, synchronous=FULL)
   *before* the buyer is answered; on restart stock is rebuilt from the order log;
-- :class:`~console.commerce.stock_redis.RedisStockStore`: one Lua script per buy
-  (idempotency key, window, limit, stock, decrement, order stream, stored result).
+- :class:`~console.commerce.stock_redis.RedisStockStore`: each buy decided in Lua
+  (idempotency key, window, limit, stock, decrement, order stream, stored result);
+  buys that arrive together share one round trip.
 
 Guarantees every implementation keeps: stock never negative; released =
 remaining + sold; a retried request id gets the stored answer and never a second
@@ -52,7 +53,20 @@ class Order:
         return self.quantity * self.price
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "amount": self.amount}
+        # spelled out: dataclasses.asdict deep-copies every field, once per order announced
+        return {
+            "id": self.id,
+            "sale": self.sale,
+            "room": self.room,
+            "product": self.product,
+            "user": self.user,
+            "quantity": self.quantity,
+            "price": self.price,
+            "request_id": self.request_id,
+            "at": self.at,
+            "segment": self.segment,
+            "amount": self.amount,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Order:

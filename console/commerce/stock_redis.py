@@ -1,4 +1,4 @@
-"""The stock store on Redis: one Lua script per buy, shared by every node.
+"""The stock store on Redis: buys decided by Lua scripts, shared by every node.
 
 Keys of one sale share the hash tag ``{sale:<id>}`` (one cluster slot):
 
@@ -14,6 +14,14 @@ client library that replays the call after a lost reply gets the same answer.
 With ``wait_replicas`` > 0 an accepted buy is answered only after ``WAIT``
 confirms that many replicas have it; otherwise the answer is ``pending`` and
 a retry with the same request id returns the stored result.
+
+Buys that arrive together share a round trip
+(:class:`~console.commerce._script_batch.ScriptBatcher`): one call of the batch
+script per sale decides them in arrival order, each as the single-buy script
+would, with its own request id, answer and order; one ``WAIT`` after the batch
+covers all of them. Reconciliation counts, inside Redis, only the orders logged
+since its previous pass, up to the last entry that existed when the counters
+were read.
 """
 
 from __future__ import annotations
@@ -21,13 +29,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any, Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..redis_client import redis_client
+from ._script_batch import BatchFull, ScriptBatcher
+from ._stock_lua import ADD_STOCK, BUY_BATCH_SCRIPT, BUY_SCRIPT, JOIN_WAITLIST, TALLY_LOG
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
 from .stock import (
     BuyResult,
@@ -38,104 +49,22 @@ from .stock import (
     check_restorable,
 )
 
-__all__ = ["RedisStockStore"]
+__all__ = ["BUY_BATCH_SCRIPT", "BUY_SCRIPT", "RedisStockStore", "buy_keys", "buy_result"]
 
-# Shared by buy and serve: the decision and the order, in Lua. Returns the answer (JSON).
-_ORDER_LUA: Final = """
-local function place(keys, sale, user, qty, request_id, now)
-  local number = redis.call('HINCRBY', keys[1], 'orders', 1)
-  local order = {id = sale.id .. '-' .. number, sale = sale.id, room = sale.room,
-    product = sale.product, user = user, quantity = qty, price = sale.price,
-    request_id = request_id, at = now, segment = sale.segment}
-  redis.call('HINCRBY', keys[1], 'remaining', -qty)
-  redis.call('HINCRBY', keys[1], 'sold', qty)
-  redis.call('HINCRBY', keys[1], 'version', 1)
-  redis.call('HINCRBY', keys[2], user, qty)
-  redis.call('XADD', keys[4], '*', 'o', cjson.encode(order))
-  local answer = cjson.encode({outcome = 'accepted', order = order,
-    remaining = tonumber(redis.call('HGET', keys[1], 'remaining'))})
-  redis.call('HSET', keys[3], request_id, answer)
-  return answer
-end
-"""
+RECONCILE_PAGE: Final = 500
+"""Order-stream entries counted per script call while reconciling: a call holds Redis
+for less time than a full batch of buys does."""
 
-_BUY: Final = (
-    _ORDER_LUA
-    + """
-local stored = redis.call('HGET', KEYS[3], ARGV[1])
-if stored then return 'R' .. stored end
-local raw = redis.call('HGET', KEYS[1], 'sale')
-if not raw then return cjson.encode({outcome = 'unknown'}) end
-local sale = cjson.decode(raw)
-local user, qty, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining'))
-local outcome = 'accepted'
-if sale.status ~= 'open' or now < sale.starts_at or now >= sale.ends_at then
-  outcome = 'not_open'
-elseif tonumber(redis.call('HGET', KEYS[2], user) or '0') + qty > sale.limit_per_buyer then
-  outcome = 'limit_reached'
-elseif remaining < qty then
-  outcome = 'sold_out'
-end
-if outcome ~= 'accepted' then
-  local answer = cjson.encode({outcome = outcome, remaining = remaining})
-  redis.call('HSET', KEYS[3], ARGV[1], answer)
-  return answer
-end
-return place(KEYS, sale, user, qty, ARGV[1], now)
-"""
-)
 
-_ADD_STOCK: Final = (
-    _ORDER_LUA
-    + """
-local raw = redis.call('HGET', KEYS[1], 'sale')
-if not raw then return '[]' end
-local done = redis.call('HGET', KEYS[3], 'op:' .. ARGV[3])
-if done then return done end
-local sale = cjson.decode(raw)
-local units, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'released', units)
-redis.call('HINCRBY', KEYS[1], 'remaining', units)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-local served = {}
-for _ = 1, 1000 do
-  local head = redis.call('LINDEX', KEYS[5], 0)
-  if not head then break end
-  local user, qty, request_id = string.match(head, '^(.-)|(%d+)|(.*)$')
-  qty = tonumber(qty)
-  if tonumber(redis.call('HGET', KEYS[1], 'remaining')) < qty then break end
-  redis.call('LPOP', KEYS[5])
-  local bought = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-  local answered = redis.call('HGET', KEYS[3], request_id)
-  local done = answered and cjson.decode(answered).outcome == 'accepted'
-  if bought + qty <= sale.limit_per_buyer and not done then
-    table.insert(served, place(KEYS, sale, user, qty, request_id, now))
-  end
-end
-local answer = '[' .. table.concat(served, ',') .. ']'
-redis.call('HSET', KEYS[3], 'op:' .. ARGV[3], answer)
-return answer
-"""
-)
-
-_JOIN_WAITLIST: Final = """
-local raw = redis.call('HGET', KEYS[1], 'sale')
-if not raw then return -1 end
-local entries = redis.call('LRANGE', KEYS[5], 0, -1)
-for index, entry in ipairs(entries) do
-  if string.sub(entry, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '|' then return index end
-end
-local sale = cjson.decode(raw)
-local bought = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if bought + tonumber(ARGV[2]) > sale.limit_per_buyer then return 0 end
-return redis.call('RPUSH', KEYS[5], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3])
-"""
+@lru_cache(maxsize=4096)
+def buy_keys(sale_id: str) -> tuple[str, ...]:
+    """The keys of one sale, in the order every script of this module takes them."""
+    tag = f"lc:{{sale:{sale_id}}}"
+    return (f"{tag}:sale", f"{tag}:buyers", f"{tag}:answers", f"{tag}:orders", f"{tag}:waitlist")
 
 
 def _keys(sale_id: str) -> list[str]:
-    tag = f"lc:{{sale:{sale_id}}}"
-    return [f"{tag}:sale", f"{tag}:buyers", f"{tag}:answers", f"{tag}:orders", f"{tag}:waitlist"]
+    return list(buy_keys(sale_id))
 
 
 def _sale_json(sale: Sale) -> str:
@@ -148,9 +77,28 @@ def _sale_from(raw: str) -> Sale:
     return Sale(**data)
 
 
+def _stored_sale(raw: str | None, released: str | None) -> Sale | None:
+    """A sale from its hash's ``sale`` (JSON) and ``released`` fields."""
+    if not raw:
+        return None
+    sale = _sale_from(str(raw))
+    return replace(sale, released=int(released)) if released is not None else sale
+
+
 def _order_from(data: dict[str, Any]) -> Order:
     segment = data.get("segment")
-    return Order.from_dict({**data, "segment": segment if isinstance(segment, int) else None})
+    return Order(
+        data["id"],
+        data["sale"],
+        data["room"],
+        data["product"],
+        data["user"],
+        data["quantity"],
+        data["price"],
+        data["request_id"],
+        data["at"],
+        segment if isinstance(segment, int) else None,
+    )
 
 
 class RedisStockStore(StockStore):
@@ -158,9 +106,16 @@ class RedisStockStore(StockStore):
 
     def __init__(self, url: str, wait_replicas: int = 0, wait_timeout_ms: int = 50) -> None:
         self._redis = redis_client(url)
-        self._buy = self._redis.register_script(_BUY)
-        self._add_stock = self._redis.register_script(_ADD_STOCK)
-        self._join = self._redis.register_script(_JOIN_WAITLIST)
+        self._buys = ScriptBatcher(
+            self._redis,
+            BUY_BATCH_SCRIPT,
+            wait_replicas=wait_replicas,
+            wait_timeout_ms=wait_timeout_ms,
+        )
+        self._add_stock = self._redis.register_script(ADD_STOCK)
+        self._join = self._redis.register_script(JOIN_WAITLIST)
+        self._tally = self._redis.register_script(TALLY_LOG)
+        self._logged: dict[str, _Logged] = {}
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
 
@@ -200,16 +155,18 @@ class RedisStockStore(StockStore):
             await pipe.execute()
 
     async def get_sale(self, sale_id: str) -> Sale | None:
-        raw, released = await self._redis.hmget(_keys(sale_id)[0], ["sale", "released"])
-        if not raw:
-            return None
-        sale = _sale_from(str(raw))
-        return replace(sale, released=int(released)) if released is not None else sale
+        found: Any = await self._redis.hmget(_keys(sale_id)[0], ["sale", "released"])
+        return _stored_sale(*found)
 
     async def sales(self, room: str) -> list[Sale]:
+        """The room's sales, read in one round trip after their ids."""
         ids = await self._redis.zrange(f"lc:{{{room}}}:sales", 0, -1)
-        found = [await self.get_sale(str(sale_id)) for sale_id in ids]
-        return [sale for sale in found if sale is not None]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sale_id in ids:
+                pipe.hmget(_keys(str(sale_id))[0], ["sale", "released"])
+            found: list[Any] = await pipe.execute()
+        sales = (_stored_sale(raw, released) for raw, released in found)
+        return [sale for sale in sales if sale is not None]
 
     async def instance(self) -> str:
         info = await self._redis.info("server")
@@ -221,24 +178,31 @@ class RedisStockStore(StockStore):
     async def buy(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:
-        args: list[str | int] = [request_id, user, quantity, repr(now)]
+        """One run of the buy script, in a batch with the buys that arrive with it.
+
+        ``pending`` when the batch's connection failed (the script may or may not
+        have run: the same request id answers for sure later) or, with
+        ``wait_replicas``, when ``WAIT`` confirmed fewer replicas; ``unavailable``
+        when the batcher's queue is full (nothing was sent).
+        """
         try:
-            # WAIT counts the writes of its own connection, so the buy and WAIT share one
-            async with self._redis.client() as connection:
-                raw = str(await self._buy(keys=_keys(sale_id), args=args, client=connection))
-                replayed = raw.startswith("R")
-                answer = json.loads(raw[1:] if replayed else raw)
-                if answer["outcome"] == "unknown":
-                    raise SaleRejected(f"no sale {sale_id!r}")
-                result = replace(_result(answer), replayed=replayed)
-                if result.outcome is BuyOutcome.ACCEPTED and self.wait_replicas > 0:
-                    confirmed = await connection.wait(self.wait_replicas, self.wait_timeout_ms)
-                    if confirmed < self.wait_replicas:
-                        return replace(result, outcome=BuyOutcome.PENDING)
-                return result
+            reply = await self._buys.call(
+                buy_keys(sale_id), (request_id, user, quantity, repr(now))
+            )
         except (RedisConnectionError, RedisTimeoutError):
-            # the script may or may not have run: the same key answers for sure later
             return BuyResult(BuyOutcome.PENDING, 0)
+        except BatchFull:
+            return BuyResult(BuyOutcome.UNAVAILABLE, 0)
+        result = buy_result(str(reply.value))
+        if result is None:
+            raise SaleRejected(f"no sale {sale_id!r}")
+        if (
+            result.outcome is BuyOutcome.ACCEPTED
+            and self.wait_replicas > 0
+            and (reply.confirmed or 0) < self.wait_replicas
+        ):
+            return replace(result, outcome=BuyOutcome.PENDING)
+        return result
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
@@ -287,7 +251,7 @@ class RedisStockStore(StockStore):
                 remaining -= order.quantity
                 body = asdict(order)
                 pipe.hincrby(keys[1], order.user, order.quantity)
-                pipe.xadd(keys[3], {"o": json.dumps(body, ensure_ascii=False)})
+                pipe.xadd(keys[3], {"o": json.dumps(body, ensure_ascii=False), "q": order.quantity})
                 answer = {"outcome": "accepted", "order": body, "remaining": remaining}
                 pipe.hset(keys[2], order.request_id, json.dumps(answer, ensure_ascii=False))
             pipe.zadd(f"lc:{{{sale.room}}}:sales", {sale.id: created}, nx=True)
@@ -320,38 +284,80 @@ class RedisStockStore(StockStore):
         return [_order_from(json.loads(fields["o"])) for _, fields in entries[max(0, after) :]]
 
     async def reconcile(self, sale_id: str) -> Reconciliation | None:
-        counters = await self.counters(sale_id)
-        if counters is None:
+        """The counters and the order log as of one moment (a ``MULTI``): the log is read
+        up to its last entry at that moment, from where the previous pass stopped.
+
+        A log that is not what the previous pass read (its last entry gone, fewer
+        entries than counted: Redis lost writes or was flushed) is read again whole.
+        """
+        keys = _keys(sale_id)
+        known = self._logged.get(sale_id, _Logged())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys[0])
+            pipe.xlen(keys[3])
+            pipe.xrevrange(keys[3], count=1)
+            if known.last_id:
+                pipe.xrange(keys[3], min=known.last_id, max=known.last_id)
+            data, length, last, *still_there = await pipe.execute()
+        if not data or "sale" not in data:
+            self._logged.pop(sale_id, None)
             return None
-        logged_orders = logged_units = 0
-        cursor = "-"
-        while True:
-            entries: Any = await self._redis.xrange(_keys(sale_id)[3], min=cursor, count=1000)
-            batch = entries if cursor == "-" else entries[1:]
-            if not batch:
-                break
-            for _, fields in batch:
-                logged_orders += 1
-                logged_units += int(json.loads(fields["o"])["quantity"])
-            cursor = entries[-1][0]
+        if known.last_id and (not still_there[0] or known.orders > int(length)):
+            known = _Logged()
+        upto = str(last[0][0]) if last else ""
+        logged = await self._read_log(keys[3], known, upto)
+        if logged.orders != int(length) and known.last_id:
+            logged = await self._read_log(keys[3], _Logged(), upto)
+        self._logged[sale_id] = logged
         return Reconciliation(
             sale_id,
-            counters.released,
-            counters.remaining,
-            counters.sold,
-            counters.orders,
-            logged_orders,
-            logged_units,
+            int(data["released"]),
+            int(data["remaining"]),
+            int(data["sold"]),
+            int(data["orders"]),
+            logged.orders,
+            logged.units,
         )
 
+    async def _read_log(self, key: str, known: _Logged, upto: str) -> _Logged:
+        """``known`` plus the entries after ``known.last_id`` up to ``upto`` (inclusive)."""
+        orders, units, cursor = known.orders, known.units, known.last_id
+        while upto and cursor != upto:
+            start = f"({cursor}" if cursor else "-"
+            last, count, tallied = await self._tally(keys=[key], args=[start, upto, RECONCILE_PAGE])
+            if not count:
+                break
+            orders, units, cursor = orders + int(count), units + int(tallied), str(last)
+        return _Logged(cursor, orders, units)
+
     async def close(self) -> None:
+        await self._buys.close()
         await self._redis.aclose()
 
 
-def _result(answer: dict[str, Any]) -> BuyResult:
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    """What reconciliation has read of a sale's order log: up to ``last_id``."""
+
+    last_id: str = ""
+    orders: int = 0
+    units: int = 0
+
+
+_OUTCOMES: Final = {outcome.value: outcome for outcome in BuyOutcome}
+
+
+def buy_result(raw: str) -> BuyResult | None:
+    """The buy script's answer as a result; ``None`` when the sale does not exist."""
+    replayed = raw[:1] == "R"
+    answer = json.loads(raw[1:] if replayed else raw)
+    outcome = answer["outcome"]
+    if outcome == "unknown":
+        return None
     order = answer.get("order")
     return BuyResult(
-        BuyOutcome(answer["outcome"]),
+        _OUTCOMES[outcome],
         int(answer.get("remaining", 0)),
         _order_from(order) if order else None,
+        replayed=replayed,
     )

@@ -13,7 +13,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Final
 
@@ -253,6 +253,20 @@ async def test_concurrent_retries_of_one_request_make_one_order(store: StockStor
     assert results[0].outcome is BuyOutcome.ACCEPTED
     assert len(await store.orders(SALE)) == 1
     await assert_consistent(store, SALE)
+
+
+async def test_concurrent_buys_in_two_sales_keep_each_sale_apart(store: StockStore) -> None:
+    await created(store, make_sale(SALE, released=3, limit=1))
+    await created(store, make_sale("mask-1", product="mask", released=5, limit=1))
+    buys = [(sale, n) for n in range(8) for sale in (SALE, "mask-1")]
+    results = await asyncio.gather(
+        *(buy_one(store, sale, f"u{n}", f"{sale}-r{n}") for sale, n in buys)
+    )
+    sold = Counter(sale for (sale, _), result in zip(buys, results, strict=True) if result.order)
+    assert sold == {SALE: 3, "mask-1": 5}
+    for sale in (SALE, "mask-1"):
+        assert {order.sale for order in await store.orders(sale)} == {sale}
+        await assert_consistent(store, sale)
 
 
 def burst(seed: int) -> list[tuple[str, int, str]]:
@@ -528,6 +542,11 @@ async def test_counters_follow_every_change(store: StockStore) -> None:
     assert (counters.released, counters.remaining, counters.sold) == (7, 4, 3)
     versions.append(counters.version)
     assert versions == sorted(set(versions))
+
+
+def test_an_order_as_a_dict_has_every_field_and_its_amount() -> None:
+    order = Order(f"{SALE}-1", SALE, ROOM, "serum", "u1", 2, 9_900, "r1", DURING, 3)
+    assert order.to_dict() == {**asdict(order), "amount": 19_800}
 
 
 async def test_orders_are_paged_in_log_order(store: StockStore) -> None:
