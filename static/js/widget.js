@@ -92,6 +92,7 @@ let likes = 0;
 let likesToSend = 0;
 let likeTimer = 0;
 let notice = null;
+let closedLottery = null; // the lottery whose notice the viewer closed: not shown again
 let online = null;
 
 const hub = new Hub({
@@ -179,7 +180,14 @@ function state(key, value) {
   if (key === "show") show = value;
   else if (key === "online") online = value?.now ?? null;
   else if (key.startsWith("sale:") && value) sales.set(value.sale || key.slice(5), value);
-  else return;
+  else if (key === "lottery") {
+    // a viewer who arrives (or reconnects) during a lottery sees it, once
+    const shown = notice?.type === "lottery" && notice.lottery === value?.lottery;
+    if (value?.status === "open" && !shown && value.lottery !== closedLottery) {
+      setNotice({ ...value, type: "lottery", text: value.keyword ? `「${value.keyword}」` : "" });
+    }
+    return;
+  } else return;
   render();
 }
 
@@ -527,6 +535,7 @@ function renderNotice() {
 }
 
 function closeNotice() {
+  if (notice?.type === "lottery") closedLottery = notice.lottery ?? null;
   notice = null;
   renderNotice();
 }

@@ -233,6 +233,14 @@ async def test_a_returning_fans_sale_on_every_screen(browser: Browser, tmp_path:
             await newcomer.screenshot(path=artifact("widget-fans-zh.png"), animations="disabled")
             await desk.screenshot(path=artifact("dashboard-fans-zh.png"), animations="disabled")
             await prompter.screenshot(path=artifact("prompter-fans-zh.png"), animations="disabled")
+            async with phone(browser, "zh-CN") as late_context:  # arrives mid-lottery
+                latecomer = await widget(late_context, node, SHOW, "latecomer", "Lee", console)
+                await expect(latecomer.locator(".w-notice-text")).to_contain_text(
+                    "坚果礼盒", timeout=ms(5)
+                )
+                await expect(latecomer.locator(".w-notice-fans")).to_have_text(
+                    "仅限老粉参与（本次你不能参与）", timeout=ms(5)
+                )
     assert not console.errors, console.errors
 
 
