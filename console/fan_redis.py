@@ -52,9 +52,9 @@ class RedisFanStore(FanStore):
         self._set_tier = self._redis.register_script(_SET_TIER)
 
     async def visit(self, channel: str, room: str, user: str, now: float) -> Tier:
-        known = await self._redis.hget(_show_key(room), user)
+        known = await self.tier(room, user)
         if known is not None:
-            return Tier(str(known))
+            return known
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(_fans_key(channel), user, room)
             pipe.hget(_fans_key(channel), user)

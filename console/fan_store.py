@@ -125,13 +125,11 @@ class SqliteFanStore(FanStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
 
     async def visit(self, channel: str, room: str, user: str, now: float) -> Tier:
-        row = self._db.execute(
-            "SELECT tier FROM show_fans WHERE room = ? AND user = ?", (room, user)
-        ).fetchone()
-        if row is not None:
-            return Tier(row[0])
-        self._db.execute("BEGIN")
-        try:
+        known = await self.tier(room, user)
+        if known is not None:
+            return known
+        with self._db:
+            self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR IGNORE INTO fans (channel, user, first_show, first_seen)"
                 " VALUES (?, ?, ?, ?)",
@@ -145,10 +143,6 @@ class SqliteFanStore(FanStore):
                 "INSERT OR IGNORE INTO show_fans (room, user, tier) VALUES (?, ?, ?)",
                 (room, user, tier.value),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return tier
 
     async def tier(self, room: str, user: str) -> Tier | None:
@@ -171,17 +165,13 @@ class SqliteFanStore(FanStore):
 
     async def import_fans(self, channel: str, users: Iterable[str], now: float) -> int:
         before = self._db.total_changes
-        self._db.execute("BEGIN")
-        try:
+        with self._db:
+            self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR IGNORE INTO fans (channel, user, first_show, first_seen)"
                 " VALUES (?, ?, ?, ?)",
                 ((channel, user, IMPORTED, now) for user in users),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return self._db.total_changes - before
 
     async def known(self, channel: str) -> int:
@@ -191,8 +181,8 @@ class SqliteFanStore(FanStore):
         return int(count)
 
     async def restore_show(self, channel: str, room: str, tiers: dict[str, Tier]) -> None:
-        self._db.execute("BEGIN")
-        try:
+        with self._db:
+            self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO show_fans (room, user, tier) VALUES (?, ?, ?)",
                 ((room, user, tier.value) for user, tier in tiers.items()),
@@ -205,10 +195,6 @@ class SqliteFanStore(FanStore):
                     for user, tier in tiers.items()
                 ),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     async def close(self) -> None:
         self._db.close()

@@ -192,14 +192,10 @@ class SqliteMetricsStore(MetricsStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-        self._db.execute("BEGIN")
-        try:
+        with self._db:
+            self._db.execute("BEGIN")
             for sql, rows in statements:
                 self._db.executemany(sql, rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     async def add(self, room: str, counts: dict[str, int]) -> None:
         self._transaction(
@@ -216,8 +212,8 @@ class SqliteMetricsStore(MetricsStore):
         await self.add_unique_many(room, name, [member])
 
     async def add_unique_many(self, room: str, name: str, members: list[str]) -> None:
-        self._db.execute("BEGIN")
-        try:
+        with self._db:
+            self._db.execute("BEGIN")
             before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO metric_members (room, name, member) VALUES (?, ?, ?)",
@@ -230,10 +226,6 @@ class SqliteMetricsStore(MetricsStore):
                     " ON CONFLICT (room, name) DO UPDATE SET size = size + excluded.size",
                     (room, name, added),
                 )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     async def raise_to(self, room: str, key: str, value: int) -> None:
         self._db.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
@@ -28,7 +29,7 @@ from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.desk import MESSAGES
 from .commerce.sale import NeedsConfirmation
-from .commerce.stock import room_orders
+from .commerce.stock import BuyResult, room_orders
 from .driver import ShowDriver
 from .fandesk import FanDesk
 from .fans import FanLimit, refusal
@@ -185,17 +186,29 @@ class ShowRoom:
             "message": refusal(limit),
         }
 
-    async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
+    async def _press(
+        self,
+        session: Session,
+        body: dict[str, Any],
+        now: float,
+        place: Callable[[str, str, int, str, float], Awaitable[BuyResult]],
+    ) -> BuyResult | dict[str, Any]:
+        """A buy or waitlist press: the fan-tier check, then ``place`` (the desk's ``buy`` or
+        ``join_waitlist``); the answer itself when the press cannot go on."""
+        user = session.claims.user
         try:
-            refused = await self._fans_refusal(session.claims.user, body["sale"], now)
+            refused = await self._fans_refusal(user, body["sale"], now)
             if refused is not None:
                 return refused
-            result = await self.desk.buy(
-                body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
-            )
+            return await place(body["sale"], user, int(body.get("qty", 1)), body["key"], now)
         except STORE_ERRORS:
-            return _unavailable()  # a store failed before the buy reached the stock script
+            return _unavailable()  # a store failed before the press reached the stock script
+
+    async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        result = await self._press(session, body, now, self.desk.buy)
+        if isinstance(result, dict):
+            return result
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             order = result.order
             where = Attribution(order.segment, order.product)
@@ -213,17 +226,8 @@ class ShowRoom:
         return describe(result)
 
     async def _on_waitlist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        try:
-            refused = await self._fans_refusal(session.claims.user, body["sale"], now)
-            if refused is not None:
-                return refused
-            result = await self.desk.join_waitlist(
-                body["sale"], session.claims.user, int(body.get("qty", 1)), body["key"], now
-            )
-        except STORE_ERRORS:
-            return _unavailable()
-        return describe(result)
+        result = await self._press(session, body, time.time(), self.desk.join_waitlist)
+        return result if isinstance(result, dict) else describe(result)
 
     # staff -------------------------------------------------------------------
 

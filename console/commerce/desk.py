@@ -53,7 +53,6 @@ class SalesDesk:
         self.audit = audit
         self._published: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
-        self._room_sales: set[str] = set()
         self._fan_limits: dict[str, FanLimit] = {}
         self._loading: dict[str, asyncio.Future[Sale]] = {}
         self._reconciled_at = 0.0
@@ -64,8 +63,8 @@ class SalesDesk:
     # buyers ------------------------------------------------------------------
 
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
-        if sale_id not in self._room_sales:  # known sales skip a coroutine on every buy
-            await self._check_room(sale_id)
+        if sale_id not in self._fan_limits:  # known sales skip a coroutine on every buy
+            await self.fans_of(sale_id)  # a buyer may only buy in the sales of their room
         result = await self.stock.buy(sale_id, user, quantity, _scoped(user, key), now)
         if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
             self._announce_order(result.order)
@@ -80,7 +79,8 @@ class SalesDesk:
         Fixed when the sale starts, so it is read once per sale and node: from the
         published card, else from the store by one read that every buy arriving
         meanwhile waits for (a stampede on a sale this node has not seen yet costs
-        one read, not one per buy). The read also settles the room check."""
+        one read, not one per buy). The read is also the room check: a sale whose limit is
+        known here is a sale of this room."""
         limit = self._fan_limits.get(sale_id)
         if limit is not None:
             return limit
@@ -94,26 +94,16 @@ class SalesDesk:
                 self._loading[sale_id] = loading
                 loading.add_done_callback(lambda _: self._loading.pop(sale_id, None))
             limit = (await asyncio.shield(loading)).fans
-        self._room_sales.add(sale_id)
         self._fan_limits[sale_id] = limit
         return limit
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, key: str, now: float
     ) -> BuyResult:
-        await self._check_room(sale_id)
+        await self.fans_of(sale_id)  # the room check
         result = await self.stock.join_waitlist(sale_id, user, quantity, _scoped(user, key), now)
         self._mark(sale_id)
         return result
-
-    async def _check_room(self, sale_id: str) -> None:
-        """A buyer may only buy in the sales of the room of its token."""
-        if sale_id in self._room_sales:
-            return
-        sale = await self.stock.get_sale(sale_id)
-        if sale is None or sale.room != self.room.name:
-            raise SaleRejected(f"no sale {sale_id!r} in this room")
-        self._room_sales.add(sale_id)
 
     def _say_sold_out(self, sale_id: str, product: str) -> None:
         """Sold out, said once, by the node whose buy took the last unit."""
