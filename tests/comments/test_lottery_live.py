@@ -43,7 +43,7 @@ async def open_lottery(controller: Screen, **fields: Any) -> dict[str, Any]:
     since = controller.mark()
     answer = await controller.acked({"t": "lottery", "command": "open", **fields})
     assert answer["status"] == "open", answer
-    return await controller.event(
+    return await controller.event_where(
         "lottery_opened", lambda event: event["lottery"] == answer["lottery"], since=since
     )
 
@@ -78,7 +78,7 @@ async def test_a_keyword_lottery_is_drawn_fairly_among_those_who_commented(node:
         )
         assert "seed" not in opened
         assert opened["entrants"] == 0
-        seen_by_viewer = await people[0].event("lottery_opened")
+        seen_by_viewer = await people[0].event_where("lottery_opened")
         assert seen_by_viewer["seed_sha256"] == opened["seed_sha256"]
         await entries_followed(controller, opened["lottery"])
 
@@ -96,7 +96,7 @@ async def test_a_keyword_lottery_is_drawn_fairly_among_those_who_commented(node:
         assert len(answer["winners"]) == 3
 
         drawn = [
-            await reader.event("lottery_drawn", since=mark)
+            await reader.event_where("lottery_drawn", since=mark)
             for reader, mark in zip((controller, host, people[6]), since, strict=True)
         ]
         assert all(event["winners"] == answer["winners"] for event in drawn)
@@ -104,7 +104,7 @@ async def test_a_keyword_lottery_is_drawn_fairly_among_those_who_commented(node:
         assert hashlib.sha256(str(seed).encode()).hexdigest() == opened["seed_sha256"]
         assert drawn[0]["status"] == "drawn"
 
-        winners = await controller.event("lottery_winners", since=since[0])
+        winners = await controller.event_where("lottery_winners", since=since[0])
         users = [winner["user"] for winner in winners["winners"]]
         assert len(set(users)) == 3, "nobody wins twice"
         assert set(users) <= {"v1", "v2", "v3", "v4", "v5"}
@@ -134,7 +134,7 @@ async def test_a_keyword_comment_right_after_the_opening_enters(node: Node) -> N
         viewers(node, room, 1) as (viewer,),
     ):
         opened = await open_lottery(controller, keyword=KEYWORD, winners=1)
-        await viewer.event("lottery_opened")
+        await viewer.event_where("lottery_opened")
         assert (await viewer.comment(KEYWORD))["published"] is True
         await entries_followed(controller, opened["lottery"])
         answer = await controller.acked({"t": "lottery", "command": "draw"})
@@ -170,7 +170,7 @@ async def test_a_buyers_lottery_draws_only_among_buyers(node: Node) -> None:
         since = buyer1.mark()
         segment = await advance_to(controller, "product")
         assert segment["product"] == "nuts"
-        started = await buyer1.event("sale_started", since=since)
+        started = await buyer1.event_where("sale_started", since=since)
         for number, buyer in enumerate((buyer1, buyer2), start=1):
             answer = await buyer.acked(
                 {"t": "buy", "sale": started["sale"], "qty": 1, "key": f"lottery-buy-{number}"}
@@ -182,7 +182,7 @@ async def test_a_buyers_lottery_draws_only_among_buyers(node: Node) -> None:
         answer = await controller.acked({"t": "lottery", "command": "draw"})
         assert answer["entrants"] == 2
         assert sorted(answer["winners"]) == ["v1", "v2"]
-        winners = await controller.event("lottery_winners")
+        winners = await controller.event_where("lottery_winners")
         assert sorted(winner["user"] for winner in winners["winners"]) == ["v1", "v2"]
     record = audited(await audit_actions(node, SNACK), "lottery.draw")["after"]
     assert record["entrants"] == ["v1", "v2"]

@@ -106,7 +106,7 @@ async def test_a_muted_user_reaches_controllers_only_until_unmuted(node: Node) -
             {"t": "moderate", "action": "mute", "user": "troll", "minutes": 5}
         )
         assert answer["user"] == "troll"
-        muted = await controller.event("muted", lambda event: event["user"] == "troll")
+        muted = await controller.event_where("muted", lambda event: event["user"] == "troll")
         assert muted["until_ms"] == answer["until_ms"]
 
         hidden = []
@@ -122,7 +122,7 @@ async def test_a_muted_user_reaches_controllers_only_until_unmuted(node: Node) -
             assert not ids_of(reader.chat()) & ids_of(hidden), reader.name
 
         await controller.acked({"t": "moderate", "action": "unmute", "user": "troll"})
-        await controller.event("unmuted", lambda event: event["user"] == "troll")
+        await controller.event_where("unmuted", lambda event: event["user"] == "troll")
         back = await troll.comment("我改好了")
         assert back["published"] is True
         for reader in (v2, host, controller):
@@ -140,7 +140,7 @@ async def test_hide_and_delete_reach_every_screen(node: Node) -> None:
         await controller.acked({"t": "moderate", "action": "hide", "comment": first})
         await controller.acked({"t": "moderate", "action": "delete", "comment": second})
         for reader, mark in zip(everyone, since, strict=True):
-            await reader.event("comment_deleted", lambda event: event["comment"] == second)
+            await reader.event_where("comment_deleted", lambda event: event["comment"] == second)
             # the hide was published before the delete, by the same node
             kinds = [event["type"] for event in reader.events(since=mark)]
             assert "comment_hidden" in kinds, (reader.name, kinds)
@@ -260,7 +260,7 @@ async def test_a_question_about_the_product_on_air_suggests_its_faq(node: Node) 
         assert segment["product"] == "serum"
         since = controller.mark()
         answer = await viewer.comment("敏感肌能用吗")
-        event = await controller.event("question", since=since)
+        event = await controller.event_where("question", since=since)
         assert event["comment"] == answer["comment"]
         assert (event["user"], event["product"]) == ("v1", "serum")
         best = event["suggestions"][0]
@@ -272,7 +272,7 @@ async def test_a_question_about_the_product_on_air_suggests_its_faq(node: Node) 
 
         since = controller.mark()
         await viewer.comment("孕妇能用吗？")
-        pregnant = await controller.event("question", since=since)
+        pregnant = await controller.event_where("question", since=since)
         assert pregnant["suggestions"][0]["q"] == "孕期能用吗？"
         await marker(viewer, controller, host)
         assert not host.events("question"), "questions go to the controllers"
@@ -282,15 +282,15 @@ async def test_an_extreme_word_alerts_controllers_and_cues_the_host(node: Node) 
     people = [("viewer", "v1"), ("host", "h"), ("controller", "c")]
     async with screens(node, "compliance", *people) as (viewer, host, controller):
         answer = await viewer.comment("这是全网最低价吗")
-        alert = await controller.event("compliance")
+        alert = await controller.event_where("compliance")
         assert alert["comment"] == answer["comment"]
         assert alert["words"] == ["全网最低"]
-        cue = await host.event("cue", lambda event: event.get("key") == "compliance")
+        cue = await host.event_where("cue", lambda event: event.get("key") == "compliance")
         assert "全网最低" in cue["text"]
         assert cue["auto"] is True
         since = controller.mark()
         await viewer.comment("史上最好用")
-        again = await controller.event("compliance", since=since)
+        again = await controller.event_where("compliance", since=since)
         assert again["words"] == ["史上", "最"]
         await marker(viewer, viewer, host)
         cues = [event for event in host.events("cue") if event.get("key") == "compliance"]

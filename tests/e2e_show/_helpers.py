@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
+from tests.screen import Screen as BaseScreen
 from tests.support import ADMIN_KEY, Client, Node, mint, timeout
-
-T = TypeVar("T")
 
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -221,78 +217,9 @@ def running_node(
 # screens -----------------------------------------------------------------------
 
 
-class Screen:
-    """A host's, controller's or viewer's screen: a socket read in the background.
-
-    Every frame is kept in ``frames`` (the welcome first); ``state`` holds the
-    latest value of every state key. Waits wake up on each new frame and give up
-    after their (scaled) deadline.
-    """
-
-    def __init__(self, client: Client, name: str) -> None:
-        self.client = client
-        self.name = name
-        self.frames: list[dict[str, Any]] = [client.welcome]
-        self.state: dict[str, Any] = dict(client.welcome.get("st", {}))
-        self.closed = False
-        self._news = asyncio.Event()
-        self._ids = itertools.count(1)
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                frame: dict[str, Any] = json.loads(await self.client.socket.recv())
-                self.frames.append(frame)
-                self.state.update(frame.get("st", {}))
-                self._news.set()
-        except ConnectionClosed:
-            self.closed = True
-            self._news.set()
-
-    async def stop(self) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-        await self.client.close()
-
-    # what arrived --------------------------------------------------------------
-
-    def mark(self) -> int:
-        """A position in ``frames``: pass it as ``since`` to look only at later frames."""
-        return len(self.frames)
-
-    def events(self, kind: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        """Events received (in order), of type ``kind`` if given."""
-        found = [event for frame in self.frames[since:] for event in frame.get("ev", [])]
-        return [event for event in found if kind is None or event.get("type") == kind]
-
-    def state_keys_seen(self) -> set[str]:
-        """Every state key any frame (the welcome included) carried to this screen."""
-        return {key for frame in self.frames for key in frame.get("st", {})}
-
-    def state_updates(self, key: str, since: int = 0) -> list[Any]:
-        """Each value of ``key`` received, in order."""
-        return [frame["st"][key] for frame in self.frames[since:] if key in frame.get("st", {})]
-
-    # waiting -----------------------------------------------------------------
-
-    async def wait(self, check: Callable[[], T | None], what: str, seconds: float = 5) -> T:
-        """Wait until ``check`` returns something other than ``None``; return it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout(seconds)
-        while True:
-            found = check()
-            if found is not None:
-                return found
-            if self.closed:
-                raise AssertionError(f"{self.name} was closed while waiting for {what}")
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no {what}; state now {self.state!r}")
-            self._news.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._news.wait(), left)
+class Screen(BaseScreen):
+    """A host's, controller's or viewer's screen in the show suites: :class:`tests.screen.Screen`
+    plus the show's state and commands."""
 
     async def state_where(
         self, key: str, predicate: Callable[[dict[str, Any]], bool], seconds: float = 5
@@ -319,40 +246,6 @@ class Screen:
         )
         assert (view["index"], view["phase"]) == (answer["index"], answer["phase"]), view
         return view
-
-    async def event_where(
-        self,
-        kind: str,
-        predicate: Callable[[dict[str, Any]], bool] = lambda event: True,
-        since: int = 0,
-        seconds: float = 5,
-    ) -> dict[str, Any]:
-        """The first event of type ``kind`` (after ``since``) satisfying ``predicate``."""
-
-        def check() -> dict[str, Any] | None:
-            return next((event for event in self.events(kind, since) if predicate(event)), None)
-
-        return await self.wait(check, f"{kind!r} event as expected", seconds)
-
-    # sending -----------------------------------------------------------------
-
-    async def request(self, frame: dict[str, Any], seconds: float = 5) -> dict[str, Any]:
-        """Send ``frame`` with a fresh id; return the ack or error frame answering it."""
-        ref = next(self._ids)
-        since = self.mark()
-        await self.client.send({**frame, "id": ref})
-
-        def answer() -> dict[str, Any] | None:
-            return next(
-                (
-                    reply
-                    for reply in self.frames[since:]
-                    if reply.get("id") == ref and reply.get("t") in ("ack", "error")
-                ),
-                None,
-            )
-
-        return await self.wait(answer, f"answer to {frame!r}", seconds)
 
     async def script(self, command: str, **fields: int) -> dict[str, Any]:
         """A controller's ``script`` command."""
