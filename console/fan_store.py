@@ -112,7 +112,9 @@ class MemoryFanStore(FanStore):
 
 
 class SqliteFanStore(FanStore):
-    """Two tables in the node's SQLite file (WAL; a lost last visit only costs a count)."""
+    """Tables in the node's SQLite file (WAL; a lost last visit only costs a count); each
+    show's per-tier counts are kept beside its viewers, so reading them (every second, on
+    the dashboard) does not count rows."""
 
     def __init__(self, path: str | Path) -> None:
         self._db = open_database(
@@ -121,6 +123,8 @@ class SqliteFanStore(FanStore):
             " first_seen REAL, PRIMARY KEY (channel, user))",
             "CREATE TABLE IF NOT EXISTS show_fans (room TEXT, user TEXT, tier TEXT,"
             " PRIMARY KEY (room, user))",
+            "CREATE TABLE IF NOT EXISTS show_fan_counts (room TEXT, tier TEXT, count INTEGER,"
+            " PRIMARY KEY (room, tier))",
         )
         self._db.execute("PRAGMA synchronous=NORMAL")
 
@@ -139,10 +143,16 @@ class SqliteFanStore(FanStore):
                 "SELECT first_show FROM fans WHERE channel = ? AND user = ?", (channel, user)
             ).fetchone()
             tier = tier_from_first_show(str(first), room)
-            self._db.execute(
+            added = self._db.execute(
                 "INSERT OR IGNORE INTO show_fans (room, user, tier) VALUES (?, ?, ?)",
                 (room, user, tier.value),
-            )
+            ).rowcount
+            if added:
+                self._db.execute(
+                    "INSERT INTO show_fan_counts (room, tier, count) VALUES (?, ?, 1)"
+                    " ON CONFLICT (room, tier) DO UPDATE SET count = count + 1",
+                    (room, tier.value),
+                )
         return tier
 
     async def tier(self, room: str, user: str) -> Tier | None:
@@ -158,7 +168,7 @@ class SqliteFanStore(FanStore):
     async def counts(self, room: str) -> dict[Tier, int]:
         rows = dict(
             self._db.execute(
-                "SELECT tier, COUNT(*) FROM show_fans WHERE room = ? GROUP BY tier", (room,)
+                "SELECT tier, count FROM show_fan_counts WHERE room = ?", (room,)
             ).fetchall()
         )
         return {tier: int(rows.get(tier.value, 0)) for tier in Tier}
@@ -194,6 +204,12 @@ class SqliteFanStore(FanStore):
                     (channel, user, room if tier is Tier.NEW else IMPORTED)
                     for user, tier in tiers.items()
                 ),
+            )
+            self._db.execute("DELETE FROM show_fan_counts WHERE room = ?", (room,))
+            self._db.execute(
+                "INSERT INTO show_fan_counts (room, tier, count)"
+                " SELECT room, tier, COUNT(*) FROM show_fans WHERE room = ? GROUP BY tier",
+                (room,),
             )
 
     async def close(self) -> None:
