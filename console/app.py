@@ -14,10 +14,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from realtime import (
     Hub,
@@ -196,7 +198,6 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            WebSocketRoute("/ws", HubEndpoint(hub)),
             Route("/healthz", api.health),
             Route("/openapi.json", openapi),
             Route("/metrics", api.metrics),
@@ -222,12 +223,34 @@ def create_app(settings: Settings) -> Starlette:
             Route("/embed.js", embed_script),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
+        middleware=[Middleware(HubSocketRoute, endpoint=HubEndpoint(hub))],
         lifespan=lifespan,
         exception_handlers={HTTPException: _json_http_error},
     )
     app.state.hub = hub
     app.state.settings = settings
     return app
+
+
+class HubSocketRoute:
+    """``/ws`` straight to the hub's endpoint, with the server's own ``send``.
+
+    Starlette's exception layer wraps ``send`` in a closure for every websocket; the
+    endpoint handles its own errors, and behind the wrapper a socket could not tell
+    that uvicorn's transport takes a frame at once (so every ack and broadcast would
+    wait for a writer task). Everything else goes on to the Starlette app.
+    """
+
+    def __init__(self, app: ASGIApp, endpoint: HubEndpoint, path: str = "/ws") -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.path:
+            await self.endpoint(scope, receive, send)  # type: ignore[arg-type]
+            return
+        await self.app(scope, receive, send)
 
 
 def hub_settings_from_env(environ: dict[str, str]) -> HubSettings:

@@ -47,6 +47,10 @@ class Session:
 class Connection:
     """A socket's outbound side. ``offer`` and ``push`` never block."""
 
+    writer_tasks = 0
+    """Writer tasks started on this node (a socket with a backlog); a socket that keeps up
+    is written directly and starts none."""
+
     __slots__ = (
         "_closing",
         "_covered_seq",
@@ -215,6 +219,7 @@ class Connection:
 
     def _ensure_writer(self) -> None:
         if self._writer is None or self._writer.done():
+            Connection.writer_tasks += 1
             self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:

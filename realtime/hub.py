@@ -493,5 +493,5 @@ class Hub:
             "rooms": len(self.rooms),
             "sockets": sockets,
             "broker": self.broker.describe(),
-            "counters": dict(self.counters),
+            "counters": {**self.counters, "writer_tasks": Connection.writer_tasks},
         }

@@ -228,3 +228,17 @@ async def test_too_many_connections_per_address_closes_4029(clients: Clients) ->
         await sockets_become(node, 2)
         again = await clients.connect(extra)
         assert again.welcome["t"] == "welcome"
+
+
+async def test_a_socket_that_keeps_up_is_written_without_a_writer_task(
+    node: Node, clients: Clients
+) -> None:
+    """Acks go straight to the transport: the server's own ``send`` reaches the endpoint,
+    so a socket that reads what it is sent never needs a writer task."""
+    client = await clients.connect(node.ws_url(mint("hs-direct", "viewer", "v1")))
+    await client.request({"t": "ping", "id": 0})  # the welcome may have needed one
+    before = metrics(node)["livecon_writer_tasks_total"]
+    for number in range(1, 16):  # within the viewer's burst
+        pong = await client.request({"t": "ping", "id": number})
+        assert pong["id"] == number
+    assert metrics(node)["livecon_writer_tasks_total"] - before < 3
