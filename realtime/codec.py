@@ -11,6 +11,7 @@ import json
 from typing import Any, Final, Protocol
 
 import msgpack
+import orjson
 
 from .errors import ProtocolError
 from .protocol import ERROR_BAD_FRAME, ERROR_TOO_LARGE, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
@@ -36,13 +37,22 @@ def _size_checked(length: int, max_bytes: int) -> None:
 
 
 class JsonCodec:
-    """UTF-8 JSON in text frames. Binary frames are refused."""
+    """UTF-8 JSON in text frames. Binary frames are refused.
+
+    orjson does the work (several times faster than the standard library on every ack
+    and broadcast); what it refuses to encode (an integer past 64 bits) falls back to
+    the standard library. Incoming frames are strict JSON: ``NaN``, ``Infinity`` and
+    lone surrogates are not valid JSON and are refused as such.
+    """
 
     name = "json"
     subprotocol = SUBPROTOCOL_JSON
 
     def encode(self, frame: dict[str, Any]) -> OutgoingMessage:
-        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        try:
+            text = orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:
+            text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
         return {"type": "websocket.send", "text": text}
 
     def decode(self, text: str | None, data: bytes | None, max_bytes: int) -> Any:
@@ -51,7 +61,7 @@ class JsonCodec:
         if len(text) * 4 > max_bytes:  # only then can the UTF-8 form exceed the cap
             _size_checked(len(text.encode("utf-8", "surrogatepass")), max_bytes)
         try:
-            return json.loads(text)
+            return orjson.loads(text)
         except (ValueError, RecursionError) as exc:
             raise ProtocolError(ERROR_BAD_FRAME, "frame is not valid JSON") from exc
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, Final
 
+import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -350,7 +351,7 @@ _OUTCOMES: Final = {outcome.value: outcome for outcome in BuyOutcome}
 def buy_result(raw: str) -> BuyResult | None:
     """The buy script's answer as a result; ``None`` when the sale does not exist."""
     replayed = raw[:1] == "R"
-    answer = json.loads(raw[1:] if replayed else raw)
+    answer = orjson.loads(raw[1:] if replayed else raw)
     outcome = answer["outcome"]
     if outcome == "unknown":
         return None
