@@ -29,7 +29,7 @@ from .checklist import ChecklistDesk
 from .commerce import BuyOutcome, SaleRejected, SalesDesk, describe
 from .commerce.desk import MESSAGES
 from .commerce.sale import NeedsConfirmation
-from .commerce.stock import BuyResult, room_orders
+from .commerce.stock import BuyResult, Order, room_orders
 from .driver import ShowDriver
 from .fandesk import FanDesk
 from .fans import FanLimit, refusal
@@ -65,6 +65,7 @@ class ShowRoom:
         self.chat = chat
         self.fans = fans
         self.checklist = checklist
+        desk.on_order = self.count_order
 
     def _new_id(self, prefix: str) -> str:
         return self.chat.new_id(prefix)
@@ -205,25 +206,36 @@ class ShowRoom:
             return _unavailable()  # a store failed before the press reached the stock script
 
     async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        result = await self._press(session, body, now, self.desk.buy)
-        if isinstance(result, dict):
-            return result
-        if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
-            order = result.order
-            where = Attribution(order.segment, order.product)
-            counts = {
-                **counts_for("orders", 1, where, now),
-                **counts_for("units", order.quantity, where, now),
-                **counts_for("gmv", order.amount, where, now),
-            }
-            tier = (await self.fans.visit(order.user, now)).value
+        result = await self._press(session, body, time.time(), self.desk.buy)
+        return result if isinstance(result, dict) else describe(result)
+
+    async def count_order(self, order: Order) -> None:
+        """The desk's ``on_order``: an order that is news (a buy, a waitlist served, a
+        pending buy settled) counted once in the live metrics, at its own time and
+        segment. A store error costs the count (logged), never the buyer's answer."""
+        at = order.at
+        where = Attribution(order.segment, order.product)
+        counts = {
+            **counts_for("orders", 1, where, at),
+            **counts_for("units", order.quantity, where, at),
+            **counts_for("gmv", order.amount, where, at),
+        }
+        name = self.room.name
+        try:
+            tier: str | None = (await self.fans.visit(order.user, at)).value
+        except STORE_ERRORS:
+            tier = None
+            log.warning("fan store unavailable; order %s counted without its tier", order.id)
+        if tier is not None:
             counts[f"tier:{tier}:orders"] = 1
             counts[f"tier:{tier}:gmv"] = order.amount
-            await self.metrics.add(self.room.name, counts)
-            await self.metrics.add_unique(self.room.name, "buyers", order.user)
-            await self.metrics.add_unique(self.room.name, f"buyers_{tier}", order.user)
-        return describe(result)
+        try:
+            await self.metrics.add(name, counts)
+            await self.metrics.add_unique(name, "buyers", order.user)
+            if tier is not None:
+                await self.metrics.add_unique(name, f"buyers_{tier}", order.user)
+        except STORE_ERRORS:
+            log.warning("metrics store unavailable; order %s not counted live", order.id)
 
     async def _on_waitlist(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
         result = await self._press(session, body, time.time(), self.desk.join_waitlist)

@@ -111,10 +111,11 @@ class _PlainLoop:
 
     async def buy(self, sale_id: str, user: str, request_id: str) -> BuyResult:
         keys = buy_keys(sale_id)
+        token = f"bare-{request_id}"  # as a node sends: one token per call
         raw = await self.redis.evalsha(
-            self.sha, len(keys), *keys, request_id, user, 1, repr(time.time())
+            self.sha, len(keys), *keys, request_id, user, 1, repr(time.time()), token
         )
-        result = buy_result(str(raw))
+        result = buy_result(str(raw), token)
         assert result is not None, f"no sale {sale_id}"
         return result
 

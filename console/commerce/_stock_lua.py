@@ -11,9 +11,11 @@ from typing import Final
 
 __all__ = ["ADD_STOCK", "BUY_BATCH_SCRIPT", "BUY_SCRIPT", "JOIN_WAITLIST", "TALLY_LOG"]
 
-# Shared by buy and serve: the decision and the order, in Lua. Returns the answer (JSON).
+# Shared by buy and serve: the decision and the order, in Lua. Returns the answer (JSON);
+# ``by``, the call's own token, is kept in an accepted answer so that the call that made
+# the order knows it again if its reply is lost and the same call is sent again.
 _ORDER_LUA: Final = """
-local function place(keys, sale, user, qty, request_id, now)
+local function place(keys, sale, user, qty, request_id, now, by)
   local number = redis.call('HINCRBY', keys[1], 'orders', 1)
   local order = {id = sale.id .. '-' .. number, sale = sale.id, room = sale.room,
     product = sale.product, user = user, quantity = qty, price = sale.price,
@@ -24,7 +26,10 @@ local function place(keys, sale, user, qty, request_id, now)
   redis.call('HINCRBY', keys[2], user, qty)
   local logged = cjson.encode(order)
   redis.call('XADD', keys[4], '*', 'o', logged, 'q', qty)
-  local answer = '{"outcome":"accepted","remaining":' .. remaining .. ',"order":' .. logged .. '}'
+  local made_by = ''
+  if by and by ~= '' then made_by = '"by":' .. cjson.encode(by) .. ',' end
+  local answer = '{"outcome":"accepted",' .. made_by .. '"remaining":' .. remaining
+    .. ',"order":' .. logged .. '}'
   redis.call('HSET', keys[3], request_id, answer)
   return answer
 end
@@ -34,7 +39,7 @@ end
 _BUY_LUA: Final = (
     _ORDER_LUA
     + """
-local function buy(keys, sale, request_id, user, qty, now)
+local function buy(keys, sale, request_id, user, qty, now, by)
   local stored = redis.call('HGET', keys[3], request_id)
   if stored then return 'R' .. stored end
   if not sale then return cjson.encode({outcome = 'unknown'}) end
@@ -52,7 +57,7 @@ local function buy(keys, sale, request_id, user, qty, now)
     redis.call('HSET', keys[3], request_id, answer)
     return answer
   end
-  return place(keys, sale, user, qty, request_id, now)
+  return place(keys, sale, user, qty, request_id, now, by)
 end
 
 local function sale_of(keys)
@@ -66,21 +71,24 @@ end
 BUY_SCRIPT: Final = (
     _BUY_LUA
     + """
-return buy(KEYS, sale_of(KEYS), ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+return buy(KEYS, sale_of(KEYS), ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]),
+  ARGV[5])
 """
 )
 """One buy (Lua): ``KEYS`` as :func:`buy_keys` gives them; ``ARGV`` the request id, the
-user, the quantity and the time. It returns the answer as JSON, prefixed ``R`` when
-it is the stored answer to a request id seen before."""
+user, the quantity, the time and the call's token (unique per call; may be empty). It
+returns the answer as JSON, prefixed ``R`` when it is the stored answer to a request id
+seen before; an accepted answer carries the token of the call that made the order as
+``by``."""
 
 BUY_BATCH_SCRIPT: Final = (
     _BUY_LUA
     + """
 local sale = sale_of(KEYS)
 local answers = {}
-for i = 1, #ARGV, 4 do
+for i = 1, #ARGV, 5 do
   local ok, answer = pcall(buy, KEYS, sale, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
-    tonumber(ARGV[i + 3]))
+    tonumber(ARGV[i + 3]), ARGV[i + 4])
   if not ok then answer = 'E' .. tostring(answer) end
   answers[#answers + 1] = answer
 end
@@ -88,7 +96,7 @@ return answers
 """
 )
 """Several buys of one sale, decided in ``ARGV`` order, each exactly as
-:data:`BUY_SCRIPT` decides it: ``ARGV`` is their four arguments one buy after the
+:data:`BUY_SCRIPT` decides it: ``ARGV`` is their five arguments one buy after the
 other; the reply is their answers in that order (``E`` and the message for a buy
 that raised an error)."""
 

@@ -6,12 +6,24 @@ buyer, emits ordered events (sale started, sold out, price changed, stock
 added, sale ended) and the conflated ``sale:<id>`` state every screen shows,
 and records every control action in the audit log, with an alert on abnormal
 ones (a big price change, stock multiplied).
+
+Every order is news exactly once on the node that made it: announced to staff and
+to the buyer's other screens, and handed to ``on_order`` (the room counts it in
+the live metrics), whether it came from a buy, from the waitlist on a restock, or
+from a buy answered ``pending``. A buy whose order was made but whose replicas did
+not confirm it in time is news at once (the buyer hears ``pending`` and their retry
+is a replay). A buy answered ``pending`` because the stock's reply never came is
+remembered until its fate is known: the buyer's retry with the same key, or the
+desk's own look at the stored answer a few seconds later, settles it, whichever
+comes first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -32,6 +44,15 @@ RECONCILE_EVERY_S: Final = 10.0
 """How often each node checks remaining + sold = released against the order log."""
 REFRESH_DELAY_S: Final = 0.05
 """Buys within this window share one read of the sale's counters."""
+SETTLE_AFTER_S: Final = 2.0
+"""A pending buy is looked up in the stock this long after its answer (its retry usually
+settles it sooner)."""
+MAX_UNSETTLED: Final = 10_000
+"""Pending buys remembered per room and node; policy past it: forget the oldest, counted
+in ``unsettled_dropped`` (its order, if any, is in the log and the report, not in the
+live counts)."""
+
+OrderHook = Callable[[Order], Awaitable[None]]
 
 
 def _base36(number: int) -> str:
@@ -47,10 +68,20 @@ def _base36(number: int) -> str:
 class SalesDesk:
     """Runs the sales of one room on this node; see the module docstring."""
 
-    def __init__(self, room: RoomContext, stock: StockStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        room: RoomContext,
+        stock: StockStore,
+        audit: AuditLog,
+        on_order: OrderHook | None = None,
+    ) -> None:
         self.room = room
         self.stock = stock
         self.audit = audit
+        self.on_order = on_order
+        """Called once per order that is news (see the module docstring); must not raise."""
+        self._unsettled: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.unsettled_dropped = 0
         self._published: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._fan_limits: dict[str, FanLimit] = {}
@@ -65,13 +96,54 @@ class SalesDesk:
     async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
         if sale_id not in self._fan_limits:  # known sales skip a coroutine on every buy
             await self.fans_of(sale_id)  # a buyer may only buy in the sales of their room
-        result = await self.stock.buy(sale_id, user, quantity, _scoped(user, key), now)
-        if result.outcome is BuyOutcome.ACCEPTED and result.order and not result.replayed:
-            self._announce_order(result.order)
-            if result.remaining == 0:
-                self._say_sold_out(sale_id, result.order.product)
+        request_id = _scoped(user, key)
+        result = await self.stock.buy(sale_id, user, quantity, request_id, now)
+        if result.order is not None:  # accepted, or pending on replicas with its order made
+            if not result.replayed or self._unsettled.pop(request_id, None) is not None:
+                await self._made(result)
+        elif result.outcome is BuyOutcome.PENDING:  # the stock's reply never came
+            self._remember_pending(request_id, sale_id, now)
         self._mark(sale_id)
         return result
+
+    def _remember_pending(self, request_id: str, sale_id: str, at: float) -> None:
+        self._unsettled[request_id] = (sale_id, at)
+        while len(self._unsettled) > MAX_UNSETTLED:
+            self._unsettled.popitem(last=False)
+            self.unsettled_dropped += 1
+            log.warning("more than %d pending buys in %s", MAX_UNSETTLED, self.room.name)
+
+    async def settle(self, now: float) -> None:
+        """Look up the pending buys older than :data:`SETTLE_AFTER_S` in the stock: an
+        accepted one is news now; any other answer, or none (the buy never reached the
+        stock), settles it with nothing to tell. A store that is still down leaves them
+        for the next look."""
+        due: dict[str, list[str]] = {}
+        for request_id, (sale_id, at) in self._unsettled.items():
+            if now - at >= SETTLE_AFTER_S:
+                due.setdefault(sale_id, []).append(request_id)
+        for sale_id, request_ids in due.items():
+            answers = await self.stock.answers(sale_id, request_ids)
+            for request_id in request_ids:
+                if self._unsettled.pop(request_id, None) is None:
+                    continue  # the buyer's retry settled it while we looked
+                answer = answers.get(request_id)
+                if answer is not None and answer.outcome is BuyOutcome.ACCEPTED:
+                    await self._made(answer)
+            self._mark(sale_id)
+
+    @property
+    def unsettled(self) -> int:
+        """Pending buys whose fate this node does not know yet."""
+        return len(self._unsettled)
+
+    async def _made(self, result: BuyResult) -> None:
+        """An accepted buy that is news: tell the room, count it, say sold out if it took
+        the last unit."""
+        assert result.order is not None
+        await self._news(result.order)
+        if result.remaining == 0:
+            self._say_sold_out(result.order.sale, result.order.product)
 
     async def fans_of(self, sale_id: str) -> FanLimit:
         """Who may buy in the sale; :class:`SaleRejected` if it is not this room's.
@@ -126,12 +198,17 @@ class SalesDesk:
             except Exception:
                 log.exception("could not refresh sale %s", sale_id)
 
-    def _announce_order(self, order: Order) -> None:
+    async def _news(self, order: Order) -> None:
         """Staff see every order; the buyer's other screens get it directly; viewers see nothing
-        of other buyers (privacy)."""
+        of other buyers (privacy); ``on_order`` counts it."""
         body = order.to_dict()
         self.room.emit_event(Audience.CONTROL, {"type": "order", **body})
         self.room.send_direct(order.user, {"kind": "order", **_without_id(body)})
+        if self.on_order is not None:
+            try:
+                await self.on_order(order)
+            except Exception:
+                log.exception("counting order %s failed", order.id)
 
     # controllers -------------------------------------------------------------
 
@@ -245,7 +322,7 @@ class SalesDesk:
         _, abnormal = sale.add_stock(units, counters.remaining if counters else 0)
         served = await self.stock.add_stock(sale_id, units, now)
         for order in served:
-            self._announce_order(order)
+            await self._news(order)
         after = await self.stock.counters(sale_id)
         if served and after is not None and after.remaining == 0:
             self._say_sold_out(sale_id, sale.product)
@@ -340,6 +417,8 @@ class SalesDesk:
             await self.refresh(sale.id)
         await self.watch_store(now)
         await self.reconcile(now)
+        if self._unsettled:
+            await self.settle(now)
 
     async def watch_store(self, now: float) -> None:
         """If the stock store restarted, pause the open sales, reconcile, and resume the

@@ -17,6 +17,7 @@ order; an accepted answer is only given for an order already in the log.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,11 @@ class StockStore(abc.ABC):
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
     ) -> BuyResult:
         """One atomic buy; see the module docstring."""
+
+    @abc.abstractmethod
+    async def answers(self, sale_id: str, request_ids: Sequence[str]) -> dict[str, BuyResult]:
+        """The stored answers (``replayed``) to these request ids of the sale; a request id
+        that never reached the stock (or whose answer is no longer kept) is left out."""
 
     @abc.abstractmethod
     async def join_waitlist(

@@ -17,6 +17,7 @@ import asyncio
 import json
 import sqlite3
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -270,6 +271,10 @@ class LocalStockStore(StockStore):
             self._remember(sale_id, request_id, result)
             return result
         return await self._commit(self._new_order(sale, user, quantity, request_id, now))
+
+    async def answers(self, sale_id: str, request_ids: Sequence[str]) -> dict[str, BuyResult]:
+        found = ((rid, self._answers.get((sale_id, rid))) for rid in request_ids)
+        return {rid: replace(answer, replayed=True) for rid, answer in found if answer}
 
     def _new_order(
         self, sale: Sale, user: str, quantity: int, request_id: str, now: float

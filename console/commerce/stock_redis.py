@@ -11,6 +11,9 @@ Keys of one sale share the hash tag ``{sale:<id>}`` (one cluster slot):
 A room's sales are listed in ``lc:{room}:sales`` (a sorted set by creation).
 The buy script returns a stored answer for a request id it has seen, so a
 client library that replays the call after a lost reply gets the same answer.
+Every call carries a token of its own, kept in an accepted answer: the call that
+made an order gets it as news even when its first reply was lost and the client
+library sent it again; any other call with that request id gets a replay.
 With ``wait_replicas`` > 0 an accepted buy is answered only after ``WAIT``
 confirms that many replicas have it; otherwise the answer is ``pending`` and
 a retry with the same request id returns the stored result.
@@ -26,9 +29,11 @@ were read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, Final
@@ -117,6 +122,8 @@ class RedisStockStore(StockStore):
         self._join = self._redis.register_script(JOIN_WAITLIST)
         self._tally = self._redis.register_script(TALLY_LOG)
         self._logged: dict[str, _Logged] = {}
+        self._calls = itertools.count(1)
+        self._caller = secrets.token_hex(4)
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
 
@@ -186,15 +193,16 @@ class RedisStockStore(StockStore):
         ``wait_replicas``, when ``WAIT`` confirmed fewer replicas; ``unavailable``
         when the batcher's queue is full (nothing was sent).
         """
+        token = f"{self._caller}{next(self._calls):x}"
         try:
             reply = await self._buys.call(
-                buy_keys(sale_id), (request_id, user, quantity, repr(now))
+                buy_keys(sale_id), (request_id, user, quantity, repr(now), token)
             )
         except (RedisConnectionError, RedisTimeoutError):
             return BuyResult(BuyOutcome.PENDING, 0)
         except BatchFull:
             return BuyResult(BuyOutcome.UNAVAILABLE, 0)
-        result = buy_result(str(reply.value))
+        result = buy_result(str(reply.value), token)
         if result is None:
             raise SaleRejected(f"no sale {sale_id!r}")
         if (
@@ -204,6 +212,17 @@ class RedisStockStore(StockStore):
         ):
             return replace(result, outcome=BuyOutcome.PENDING)
         return result
+
+    async def answers(self, sale_id: str, request_ids: Sequence[str]) -> dict[str, BuyResult]:
+        if not request_ids:
+            return {}
+        stored: list[Any] = await self._redis.hmget(_keys(sale_id)[2], list(request_ids))
+        found = {}
+        for request_id, raw in zip(request_ids, stored, strict=True):
+            result = buy_result(str(raw)) if raw else None
+            if result is not None:
+                found[request_id] = replace(result, replayed=True)
+        return found
 
     async def join_waitlist(
         self, sale_id: str, user: str, quantity: int, request_id: str, now: float
@@ -348,10 +367,15 @@ class _Logged:
 _OUTCOMES: Final = {outcome.value: outcome for outcome in BuyOutcome}
 
 
-def buy_result(raw: str) -> BuyResult | None:
-    """The buy script's answer as a result; ``None`` when the sale does not exist."""
+def buy_result(raw: str, token: str = "") -> BuyResult | None:
+    """The buy script's answer as a result; ``None`` when the sale does not exist.
+
+    A stored answer (``R``) is a replay unless it carries ``token``: then it is the
+    answer of this very call, sent again after its reply was lost."""
     replayed = raw[:1] == "R"
     answer = orjson.loads(raw[1:] if replayed else raw)
+    if replayed and token and answer.get("by") == token:
+        replayed = False
     outcome = answer["outcome"]
     if outcome == "unknown":
         return None

@@ -134,9 +134,9 @@ async def test_a_buy_that_fails_in_the_script_fails_alone(redis_url: str) -> Non
         await created(store, make_sale(SALE, released=5, limit=5))
         keys = buy_keys(SALE)
         before, broken, after = await asyncio.gather(
-            batcher.call(keys, ("r1", "u1", 1, repr(DURING))),
-            batcher.call(keys, ("r2", "u2", "many", repr(DURING))),
-            batcher.call(keys, ("r3", "u3", 1, repr(DURING))),
+            batcher.call(keys, ("r1", "u1", 1, repr(DURING), "t1")),
+            batcher.call(keys, ("r2", "u2", "many", repr(DURING), "t2")),
+            batcher.call(keys, ("r3", "u3", 1, repr(DURING), "t3")),
             return_exceptions=True,
         )
         assert isinstance(broken, redis.ResponseError)
@@ -159,7 +159,7 @@ async def test_calls_beyond_the_capacity_are_refused_and_never_sent(redis_url: s
         await created(store, make_sale(SALE, released=100, limit=100))
         keys = buy_keys(SALE)
         replies = await asyncio.gather(
-            *(batcher.call(keys, (f"r{n}", "u1", 1, repr(DURING))) for n in range(12)),
+            *(batcher.call(keys, (f"r{n}", "u1", 1, repr(DURING), f"t{n}")) for n in range(12)),
             return_exceptions=True,
         )
         refused = [n for n, reply in enumerate(replies) if isinstance(reply, BatchFull)]

@@ -255,6 +255,23 @@ async def test_concurrent_retries_of_one_request_make_one_order(store: StockStor
     await assert_consistent(store, SALE)
 
 
+async def test_stored_answers_are_read_back_by_request_id(store: StockStore) -> None:
+    """What a node reads to settle buys whose replies it never got: each request id's
+    stored answer, as a replay; request ids that never reached the stock are left out."""
+    await created(store, make_sale(SALE, released=1, limit=1))
+    accepted = await buy_one(store, SALE, "u1", "r1")
+    refused = await buy_one(store, SALE, "u2", "r2")
+    assert refused.outcome is BuyOutcome.SOLD_OUT
+    found = await store.answers(SALE, ["r1", "r2", "never-sent"])
+    assert set(found) == {"r1", "r2"}
+    assert found["r1"] == accepted
+    assert found["r1"].order == accepted.order
+    assert found["r2"] == refused
+    assert all(answer.replayed for answer in found.values())
+    assert await store.answers(SALE, []) == {}
+    assert await store.answers("no-such-sale", ["r1"]) == {}
+
+
 async def test_concurrent_buys_in_two_sales_keep_each_sale_apart(store: StockStore) -> None:
     await created(store, make_sale(SALE, released=3, limit=1))
     await created(store, make_sale("mask-1", product="mask", released=5, limit=1))

@@ -135,3 +135,42 @@ async def test_a_key_answers_only_the_buyer_who_sent_it(
                 answer.get("outcome") == "accepted" and answer.get("order") == theirs["order"]
             )
             assert not told_it_is_his, f"bob was told alice's order is his: {answer}"
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_orders_served_from_the_waitlist_are_announced_and_counted_live(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """A restock serves the waitlist: those orders reach the staff and the live metrics
+    like any bought at the button, and the buyer's screen hears of its order."""
+    redis_url = _url(request, store)
+    with started_nodes(tmp_path, redis_url) as nodes:
+        node = nodes[0]
+        async with (
+            screen(node, ROOM, "controller", "boss") as dashboard,
+            screen(node, ROOM, "viewer", "alice") as alice,
+            screen(node, ROOM, "viewer", "bob") as bob,
+        ):
+            await open_room(node, dashboard, 1)
+            sale = await start_sale(dashboard)
+            bought = _body(await alice.request(Buy("alice-key-0001", 1).frame(sale)))
+            assert bought["outcome"] == "accepted", bought
+            waiting = {**Buy("bob-key-0001", 1).frame(sale), "t": "waitlist"}
+            queued = _body(await bob.request(waiting))
+            assert (queued["outcome"], queued["position"]) == ("waitlisted", 1), queued
+            added = _body(await dashboard.request({"t": "stock", "sale": sale, "units": 1}))
+            assert added["waitlist_served"] == 1, added
+
+            served = await dashboard.event_where(
+                "order", lambda event: event["request_id"].endswith(":" + waiting["key"])
+            )
+            told = await bob.wait(
+                lambda: next(
+                    (f for f in bob.frames if f.get("t") == "direct" and f.get("kind") == "order"),
+                    None,
+                ),
+                "a direct order frame",
+            )
+            assert told["order"] == served["id"]
+            metrics = await dashboard.state_where("metrics", lambda found: found["orders"] == 2)
+            assert (metrics["units"], metrics["gmv"], metrics["buyers"]) == (2, 2 * PRICE_FEN, 2)
