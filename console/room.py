@@ -10,12 +10,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from realtime import Audience, ClientMessage, Delivery, ProtocolError, RoomContext, Session
+from realtime import (
+    Audience,
+    ClientMessage,
+    Delivery,
+    ProtocolError,
+    RoomContext,
+    Session,
+    socket_ref,
+)
 from realtime.permissions import Role
 from realtime.protocol import (
     ERROR_BAD_MESSAGE,
@@ -206,7 +215,8 @@ class ShowRoom:
             return _unavailable()  # a store failed before the press reached the stock script
 
     async def _on_buy(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        result = await self._press(session, body, time.time(), self.desk.buy)
+        buy = functools.partial(self.desk.buy, socket=socket_ref(self.node, session))
+        result = await self._press(session, body, time.time(), buy)
         return result if isinstance(result, dict) else describe(result)
 
     async def count_order(self, order: Order) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .batching import Batch, Delivery, Outbox, build_frame
 from .brokers import Broker, broker_from_url
 from .codec import CODECS, Codec, JsonCodec, MsgpackCodec, codec_for
-from .connection import Connection, Session
+from .connection import Connection, Session, socket_ref
 from .endpoint import HubEndpoint
 from .errors import AuthError, BrokerError, ProtocolError, RealtimeError
 from .hub import Hub, HubSettings
@@ -49,4 +49,5 @@ __all__ = [
     "codec_for",
     "is_allowed",
     "parse_message",
+    "socket_ref",
 ]

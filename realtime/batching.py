@@ -24,6 +24,9 @@ DEFAULT_MAX_EVENTS: Final = 5_000
 DEFAULT_MAX_CHAT: Final = 5_000
 
 Event = tuple[int, dict[str, Any]]
+Direct = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str]
+"""For one user's sockets: the user, the item and, optionally, the socket to leave out
+(a ``node/connection`` reference; that socket was answered with the item already)."""
 StateItem = tuple[int, str, Any]
 
 
@@ -41,7 +44,7 @@ class Batch:
     chat: list[Event] = field(default_factory=list)
     chat_dropped: int = 0
     state: list[StateItem] = field(default_factory=list)
-    direct: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    direct: list[Direct] = field(default_factory=list)
 
     def pack(self) -> bytes:
         body = [
@@ -66,7 +69,7 @@ class Batch:
             chat=[(mask, body) for mask, body in chat],
             chat_dropped=dropped,
             state=[(mask, key, value) for mask, key, value in state],
-            direct=[(user, body) for user, body in (rest[0] if rest else [])],
+            direct=[(user, body, *skip[:1]) for user, body, *skip in (rest[0] if rest else [])],
         )
 
     def pack_events(self) -> list[bytes]:
@@ -116,7 +119,7 @@ class Outbox:
         self._chat: list[Event] = []
         self._chat_dropped = 0
         self._state: dict[str, tuple[int, Any]] = {}
-        self._direct: list[tuple[str, dict[str, Any]]] = []
+        self._direct: list[Direct] = []
         self._folds: dict[tuple[int, str], dict[str, Any]] = {}
 
     def add_event(self, mask: int, event: dict[str, Any]) -> None:
@@ -149,10 +152,10 @@ class Outbox:
     def set_state(self, mask: int, key: str, value: Any) -> None:
         self._state[key] = (mask, value)
 
-    def add_direct(self, user: str, item: dict[str, Any]) -> None:
+    def add_direct(self, user: str, item: dict[str, Any], skip: str = "") -> None:
         if len(self._direct) >= self.max_events:
             raise OutboxFullError(f"more than {self.max_events} direct messages in one tick")
-        self._direct.append((user, item))
+        self._direct.append((user, item, skip) if skip else (user, item))
 
     def is_empty(self) -> bool:
         return not (self._events or self._chat or self._state or self._chat_dropped or self._direct)

@@ -26,7 +26,7 @@ from .permissions import Audience
 from .protocol import CLOSE_REASONS, CLOSE_SLOW_CONSUMER, FRAME_BATCH, FRAME_NOTICE
 from .tokens import Claims
 
-__all__ = ["Connection", "Session"]
+__all__ = ["Connection", "Session", "socket_ref"]
 
 log = logging.getLogger("livecon.hub")
 
@@ -42,6 +42,12 @@ class Session:
     codec: Codec
     address: str
     connection_id: int
+
+
+def socket_ref(node: str, session: Session) -> str:
+    """Names one socket across nodes (``node/connection id``), e.g. to leave it out of a
+    ``direct`` item it was already answered with."""
+    return f"{node}/{session.connection_id}"
 
 
 class Connection:

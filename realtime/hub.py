@@ -21,7 +21,7 @@ from typing import Any
 
 from .batching import Batch, Delivery, Outbox, build_merged_frame
 from .brokers import Broker
-from .connection import Connection
+from .connection import Connection, socket_ref
 from .errors import BrokerError
 from .outbound import BacklogLimits, SharedFrame
 from .permissions import Audience, Role
@@ -276,9 +276,10 @@ class Hub:
             except Exception:
                 self.counters["observe_failures"] += 1
                 log.exception("room handler failed to observe a delivery in %s", room.name)
-        for user, item in delivery.batch.direct:
+        for user, item, *skip in delivery.batch.direct:
             for conn in room.by_user.get(user, ()):
-                conn.push({"t": FRAME_DIRECT, **item})
+                if not skip or skip[0] != socket_ref(self.settings.node, conn.session):
+                    conn.push({"t": FRAME_DIRECT, **item})
         room.pending.append(delivery)
         self._schedule_frames(room)
 

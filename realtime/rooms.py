@@ -26,7 +26,7 @@ class RoomContext(Protocol):
 
     def set_state(self, mask: int, key: str, value: Any) -> None: ...
 
-    def send_direct(self, user: str, item: dict[str, Any]) -> None: ...
+    def send_direct(self, user: str, item: dict[str, Any], skip: str = "") -> None: ...
 
     async def flush(self) -> None:
         """Publish what was emitted so far now instead of at the next tick, so that
@@ -110,9 +110,10 @@ class LocalRoom:
     async def flush(self) -> None:
         await self._publish(self)
 
-    def send_direct(self, user: str, item: dict[str, Any]) -> None:
-        """Deliver ``item`` as a ``direct`` frame to every socket of ``user`` on any node."""
-        self.outbox.add_direct(user, item)
+    def send_direct(self, user: str, item: dict[str, Any], skip: str = "") -> None:
+        """Deliver ``item`` as a ``direct`` frame to every socket of ``user`` on any node
+        but ``skip`` (a :func:`socket_ref`: the socket already answered with it)."""
+        self.outbox.add_direct(user, item, skip)
 
     def add(self, connection: Connection) -> None:
         self.sockets[connection.session.audience].add(connection)

@@ -93,14 +93,18 @@ class SalesDesk:
 
     # buyers ------------------------------------------------------------------
 
-    async def buy(self, sale_id: str, user: str, quantity: int, key: str, now: float) -> BuyResult:
+    async def buy(
+        self, sale_id: str, user: str, quantity: int, key: str, now: float, socket: str = ""
+    ) -> BuyResult:
+        """One buy; ``socket`` (a :func:`realtime.socket_ref`) is the buyer's socket that
+        hears the answer, left out of the order's ``direct`` frame to the buyer's screens."""
         if sale_id not in self._fan_limits:  # known sales skip a coroutine on every buy
             await self.fans_of(sale_id)  # a buyer may only buy in the sales of their room
         request_id = _scoped(user, key)
         result = await self.stock.buy(sale_id, user, quantity, request_id, now)
         if result.order is not None:  # accepted, or pending on replicas with its order made
             if not result.replayed or self._unsettled.pop(request_id, None) is not None:
-                await self._made(result)
+                await self._made(result, socket)
         elif result.outcome is BuyOutcome.PENDING:  # the stock's reply never came
             self._remember_pending(request_id, sale_id, now)
         self._mark(sale_id)
@@ -137,11 +141,11 @@ class SalesDesk:
         """Pending buys whose fate this node does not know yet."""
         return len(self._unsettled)
 
-    async def _made(self, result: BuyResult) -> None:
+    async def _made(self, result: BuyResult, socket: str = "") -> None:
         """An accepted buy that is news: tell the room, count it, say sold out if it took
         the last unit."""
         assert result.order is not None
-        await self._news(result.order)
+        await self._news(result.order, socket)
         if result.remaining == 0:
             self._say_sold_out(result.order.sale, result.order.product)
 
@@ -198,12 +202,13 @@ class SalesDesk:
             except Exception:
                 log.exception("could not refresh sale %s", sale_id)
 
-    async def _news(self, order: Order) -> None:
-        """Staff see every order; the buyer's other screens get it directly; viewers see nothing
-        of other buyers (privacy); ``on_order`` counts it."""
+    async def _news(self, order: Order, socket: str = "") -> None:
+        """Staff see every order; the buyer's screens get it directly (but ``socket``, which
+        has it in its answer); viewers see nothing of other buyers (privacy); ``on_order``
+        counts it."""
         body = order.to_dict()
         self.room.emit_event(Audience.CONTROL, {"type": "order", **body})
-        self.room.send_direct(order.user, {"kind": "order", **_without_id(body)})
+        self.room.send_direct(order.user, {"kind": "order", **_without_id(body)}, socket)
         if self.on_order is not None:
             try:
                 await self.on_order(order)

@@ -11,7 +11,10 @@ Per room (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
 
 ``publish`` is one Lua script: number, store, conflate, publish, atomically, so
 every node sees batches in sequence order. A node subscribes only to the rooms
-it serves; one batch per room per tick per node crosses the bus.
+it serves; one batch per room per tick per node crosses the bus. A node's own
+batches come back to it through the channel like everyone's (that is what puts
+them in order); it recognises their bytes and delivers the batch it published
+instead of decoding them again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ PREFIX: Final = "lc"
 SYSTEM_CHANNEL: Final = f"{PREFIX}:sys"
 REVOKED_KEY: Final = f"{PREFIX}:revoked"
 MAX_BACKOFF_S: Final = 5.0
+OWN_KEPT: Final = 256
+"""Batches this node published and has not read back yet, kept to skip decoding them
+(policy past it: forget the oldest, which is then decoded like any other)."""
 
 PUBLISH_SCRIPT: Final = """
 local epoch = redis.call('GET', KEYS[4])
@@ -107,6 +113,7 @@ class RedisBroker(Broker):
         self._reader: asyncio.Task[None] | None = None
         self._healthy = False
         self._reader_lost = False
+        self._own: dict[bytes, Batch] = {}
         self.errors = 0
 
     @property
@@ -160,9 +167,10 @@ class RedisBroker(Broker):
         for mask, key, value in batch.state:
             pairs += [key, msgpack.packb([mask, value], use_bin_type=True)]
         keys = [_key(room, "seq"), _key(room, "hist"), _key(room, "state"), _key(room, "epoch")]
+        packed = batch.pack()
         args: list[bytes | str | int] = [
             _channel(room),
-            batch.pack(),
+            packed,
             self.history_size,
             secrets.token_hex(6),
             len(events),
@@ -170,6 +178,10 @@ class RedisBroker(Broker):
             *events,
             *pairs,
         ]
+        own = self._own
+        own[packed] = batch
+        if len(own) > OWN_KEPT:
+            del own[next(iter(own))]
         _, high_water = await self._call(self._publish(keys=keys, args=args))
         return int(high_water)
 
@@ -303,8 +315,7 @@ class RedisBroker(Broker):
                 return
             epoch, high_water, payload = data.split(b"|", 2)
             room = _room_of(channel)
-            listener.on_delivery(
-                Delivery(room, epoch.decode(), int(high_water), Batch.unpack(payload))
-            )
+            batch = self._own.pop(payload, None) or Batch.unpack(payload)
+            listener.on_delivery(Delivery(room, epoch.decode(), int(high_water), batch))
         except Exception:
             log.exception("dropped an undecodable bus message on %s", channel)

@@ -127,7 +127,7 @@ class Room:
     def set_state(self, mask: int, key: str, value: Any) -> None:
         pass
 
-    def send_direct(self, user: str, item: dict[str, Any]) -> None:
+    def send_direct(self, user: str, item: dict[str, Any], skip: str = "") -> None:
         self.direct.append((user, item))
 
     async def flush(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_show._helpers import PRICE_FEN, screen
+from tests.e2e_show._helpers import PRICE_FEN, Screen, screen
 from tests.support import Client, mint
 
 from ._helpers import (
@@ -174,3 +174,32 @@ async def test_orders_served_from_the_waitlist_are_announced_and_counted_live(
             assert told["order"] == served["id"]
             metrics = await dashboard.state_where("metrics", lambda found: found["orders"] == 2)
             assert (metrics["units"], metrics["gmv"], metrics["buyers"]) == (2, 2 * PRICE_FEN, 2)
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_the_buyers_other_screens_hear_of_the_order_the_pressing_one_by_its_answer(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """The socket that pressed buy has the order in its answer and gets no second copy;
+    the buyer's other screens (on the other node too) get it as a ``direct`` frame."""
+    redis_url = _url(request, store)
+    with started_nodes(tmp_path, redis_url, 2 if redis_url else 1) as nodes:
+        async with (
+            screen(nodes[0], ROOM, "controller", "boss") as dashboard,
+            screen(nodes[0], ROOM, "viewer", "alice") as phone,
+            screen(nodes[-1], ROOM, "viewer", "alice") as laptop,
+        ):
+            await open_room(nodes[0], dashboard, STOCK)
+            sale = await start_sale(dashboard)
+            answer = _body(await phone.request(Buy("alice-key-0001", 1).frame(sale)))
+            assert answer["outcome"] == "accepted", answer
+
+            def order_frames(on: Screen) -> list[dict[str, object]]:
+                return [f for f in on.frames if f.get("t") == "direct" and f["kind"] == "order"]
+
+            told = await laptop.wait(lambda: next(iter(order_frames(laptop)), None), "the order")
+            assert told["order"] == answer["order"]
+            await wait_for_orders(dashboard, {str(answer["order"])})
+            liked = await phone.request({"t": "like"})  # answered after what the bus carried
+            assert liked.get("t") == "ack", liked
+            assert order_frames(phone) == []
