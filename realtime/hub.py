@@ -117,6 +117,7 @@ class Hub:
         self.accepting = False
         self._frozen_at_sockets = 0
         self._room_locks: dict[str, asyncio.Lock] = {}
+        self._recovering: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     # lifecycle -------------------------------------------------------------
@@ -264,6 +265,47 @@ class Hub:
             conn.close_soon(CLOSE_TOKEN_REVOKED)
         self.counters["revocations"] += 1
 
+    def on_resubscribed(self) -> None:
+        self.counters["bus_resubscribed"] += 1
+        loop = asyncio.get_running_loop()
+        for room in list(self.rooms.values()):
+            task = loop.create_task(self._recover(room))
+            self._recovering.add(task)
+            task.add_done_callback(self._recovering.discard)
+
+    async def _recover(self, room: LocalRoom) -> None:
+        """What the room missed while this node's bus reader was away: the events from
+        history (as for any gap), the state from the room's snapshot (state is conflated
+        and never replayed; versioned values never go back, see
+        :func:`_without_stale_state`)."""
+        try:
+            snapshot = await self.broker.snapshot(room.name)
+        except BrokerError:
+            self.counters["recover_failures"] += 1
+            return
+        if room.held is None and snapshot.epoch != room.epoch:
+            room.held = []
+            await self._resync(room, snapshot.epoch)
+            self._apply_held(room)
+            return
+        if room.held is None and snapshot.high_water > room.high_water:
+            room.held = []  # deliveries arriving meanwhile wait, in order
+            try:
+                replay = await self.broker.replay(
+                    room.name, room.epoch, room.high_water, self.settings.replay_limit
+                )
+            except BrokerError:
+                replay = None
+            if replay is not None and replay.events is not None:
+                self._replay_to_room(room, replay.events)
+            else:
+                self.counters["resyncs"] += 1
+                await self._resync(room, snapshot.epoch)
+            self._apply_held(room)
+        if snapshot.state:
+            state = Batch("bus", int(time.time() * 1000), state=list(snapshot.state))
+            self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, state))
+
     def _fan_out(self, room: LocalRoom, delivery: Delivery) -> None:
         if delivery.high_water <= room.high_water and delivery.batch.events:
             return  # already applied while catching up
@@ -330,6 +372,10 @@ class Hub:
         else:
             self.counters["resyncs"] += 1
             await self._resync(room, first.epoch)
+        self._apply_held(room)
+
+    def _apply_held(self, room: LocalRoom) -> None:
+        """Stop holding the room's deliveries; apply those of its current epoch."""
         held, room.held = room.held or [], None
         for delivery in held:
             if delivery.epoch == room.epoch:

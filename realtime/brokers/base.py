@@ -25,6 +25,10 @@ class Listener(Protocol):
 
     def on_revoked(self, token_id: str) -> None: ...
 
+    def on_resubscribed(self) -> None:
+        """The broker's reader was away and is subscribed again: what was published
+        meanwhile never reached this node (pub/sub keeps nothing)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ..batching import Batch, Delivery, unpack_event
@@ -42,6 +43,8 @@ PREFIX: Final = "lc"
 SYSTEM_CHANNEL: Final = f"{PREFIX}:sys"
 REVOKED_KEY: Final = f"{PREFIX}:revoked"
 MAX_BACKOFF_S: Final = 5.0
+CONFIRM_TIMEOUT_S: Final = 5.0
+"""How long a reconnected reader waits for Redis to confirm its subscriptions."""
 OWN_KEPT: Final = 256
 """Batches this node published and has not read back yet, kept to skip decoding them
 (policy past it: forget the oldest, which is then decoded like any other)."""
@@ -132,7 +135,7 @@ class RedisBroker(Broker):
     async def connect(self, listener: Listener) -> None:
         self._listener = listener
         await self._call(self._redis.ping())
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
         await self._pubsub.subscribe(SYSTEM_CHANNEL)
         self._reader = asyncio.create_task(self._read_forever(), name="livecon-bus-reader")
 
@@ -274,6 +277,8 @@ class RedisBroker(Broker):
                     await self._resubscribe()
                     lost, backoff = False, 0.1
                     self._reader_lost = False
+                    if self._listener is not None:
+                        self._listener.on_resubscribed()
                 await self._read_until_error()
             except asyncio.CancelledError:
                 raise
@@ -288,13 +293,36 @@ class RedisBroker(Broker):
 
     async def _resubscribe(self) -> None:
         old = self._pubsub
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
         if old is not None:
             with contextlib.suppress(RedisError, OSError):
                 await old.aclose()
-        await self._pubsub.subscribe(SYSTEM_CHANNEL, *(_channel(room) for room in self._rooms))
+        channels = [SYSTEM_CHANNEL, *(_channel(room) for room in self._rooms)]
+        await self._pubsub.subscribe(*channels)
+        await self._confirmed(len(channels))
         self._healthy = True
         log.info("bus reader resubscribed to %d rooms", len(self._rooms))
+
+    async def _confirmed(self, count: int) -> None:
+        """Wait until Redis confirms ``count`` subscriptions: only then is the reader back
+        (a refusal, say for want of permission, raises; so does silence past
+        :data:`CONFIRM_TIMEOUT_S`). Messages arriving in between are delivered. The
+        confirmations reach this method because the subscriber does not drop them;
+        the read loop skips them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONFIRM_TIMEOUT_S
+        confirmed = 0
+        while confirmed < count:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise RedisConnectionError("the bus did not confirm the subscriptions")
+            message = await self._pubsub.get_message(ignore_subscribe_messages=False, timeout=left)
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                confirmed += 1
+            elif message["type"] == "message":
+                self._dispatch(message["channel"].decode(), message["data"])
 
     async def _read_until_error(self) -> None:
         while True:

@@ -40,12 +40,16 @@ class Recorder:
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
         self.revoked: list[str] = []
+        self.resubscribed = 0
 
     def on_delivery(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
 
     def on_revoked(self, token_id: str) -> None:
         self.revoked.append(token_id)
+
+    def on_resubscribed(self) -> None:
+        self.resubscribed += 1
 
     def in_room(self, room: str) -> list[Delivery]:
         return [delivery for delivery in self.deliveries if delivery.room == room]

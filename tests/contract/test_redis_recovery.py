@@ -98,6 +98,9 @@ async def test_reader_resubscribes_after_restart(
     alpha, beta = await subscribed_pair(make_redis_nodes)
     await asyncio.to_thread(server.restart)
     await wait_until_healthy((alpha, beta))
+    assert [node.recorder.resubscribed for node in (alpha, beta)] == [1, 1], (
+        "each node is told once that its reader is back (it then fetches what it missed)"
+    )
     await assert_delivered_after_recovery(alpha, beta)
 
 
