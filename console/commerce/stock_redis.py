@@ -25,6 +25,9 @@ would, with its own request id, answer and order; one ``WAIT`` after the batch
 covers all of them. Reconciliation counts, inside Redis, only the orders logged
 since its previous pass, up to the last entry that existed when the counters
 were read.
+
+Pages of the order log read one after another cost O(page) each
+(:class:`~console.commerce._order_pages.OrderPages`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..redis_client import redis_client
+from ._order_pages import OrderPages
 from ._script_batch import BatchFull, ScriptBatcher
 from ._stock_lua import ADD_STOCK, BUY_BATCH_SCRIPT, BUY_SCRIPT, JOIN_WAITLIST, TALLY_LOG
 from .sale import BuyOutcome, Sale, SaleRejected, SaleStatus
@@ -122,6 +126,7 @@ class RedisStockStore(StockStore):
         self._join = self._redis.register_script(JOIN_WAITLIST)
         self._tally = self._redis.register_script(TALLY_LOG)
         self._logged: dict[str, _Logged] = {}
+        self._pages = OrderPages(self._redis)
         self._calls = itertools.count(1)
         self._caller = secrets.token_hex(4)
         self.wait_replicas = wait_replicas
@@ -298,10 +303,10 @@ class RedisStockStore(StockStore):
         )
 
     async def orders(self, sale_id: str, after: int = 0, limit: int = 1000) -> list[Order]:
-        if limit <= 0:
-            return []
-        entries: Any = await self._redis.xrange(_keys(sale_id)[3], count=max(0, after) + limit)
-        return [_order_from(json.loads(fields["o"])) for _, fields in entries[max(0, after) :]]
+        """Orders in log order; pages read one after another cost O(page) each (see
+        :meth:`~console.commerce._order_pages.OrderPages.read`)."""
+        entries = await self._pages.read(_keys(sale_id)[3], sale_id, after, limit)
+        return [_order_from(json.loads(fields["o"])) for _, fields in entries]
 
     async def reconcile(self, sale_id: str) -> Reconciliation | None:
         """The counters and the order log as of one moment (a ``MULTI``): the log is read

