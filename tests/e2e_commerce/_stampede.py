@@ -170,7 +170,9 @@ async def _settle(record: Stampede, what: str, wait: Awaitable[object]) -> None:
 
 
 async def _buyers_told(record: Stampede) -> None:
-    """Wait until every accepted order reached a screen of its buyer as a ``direct`` frame."""
+    """Wait until every accepted order reached every screen of its buyer: the one that
+    pressed by its answer, the others (a second tab, on the other node) by a ``direct``
+    frame."""
     screens_of: dict[str, list[Screen]] = defaultdict(list)
     for screen, buyer in zip(record.buyers, record.plan, strict=True):
         screens_of[buyer.user].append(screen)
@@ -178,16 +180,20 @@ async def _buyers_told(record: Stampede) -> None:
 
     async def all_told() -> bool:
         for order, user in list(pending.items()):
-            frames = (frame for screen in screens_of[user] for frame in screen.frames)
-            if any(_is_direct_order(frame, order) for frame in frames):
+            told = (
+                any(_tells(frame, order) for frame in screen.frames) for screen in screens_of[user]
+            )
+            if all(told):
                 del pending[order]
         return not pending
 
-    await eventually(all_told, 10, "direct order frames to every buyer")
+    await eventually(all_told, 10, "every order on every screen of its buyer")
 
 
-def _is_direct_order(frame: dict[str, Any], order: str) -> bool:
-    """A ``direct`` frame telling its buyer about ``order`` (docs/protocol.md)."""
+def _tells(frame: dict[str, Any], order: str) -> bool:
+    """An answer carrying ``order``, or a ``direct`` frame of it (docs/protocol.md)."""
+    if frame.get("t") == "ack":
+        return frame.get("order") == order
     return frame.get("t") == "direct" and frame.get("kind") == "order" and frame["order"] == order
 
 
@@ -347,7 +353,7 @@ def check_order_log_matches_the_acks(record: Stampede) -> None:
 
 
 def check_buyers_told(record: Stampede) -> None:
-    assert "direct frames" not in record.timed_out, "some buyers got no direct order frame"
+    assert "direct frames" not in record.timed_out, "a screen of some buyer never heard of an order"
 
 
 def check_stock_never_goes_back_up(record: Stampede) -> None:
