@@ -56,14 +56,34 @@ def _sale_from(body: str) -> Sale:
 
 
 class _Writer:
-    """One thread, one SQLite connection; batches of orders committed together."""
+    """One thread, one SQLite connection; batches of orders committed together.
+
+    It keeps what is durable: per sale the orders and units committed, and the highest
+    ``seq`` committed, updated in the same step as a batch's commit returns (before any
+    buyer hears of it). Reconciliation counts the log up to that ``seq`` on a reader
+    thread with a connection of its own (WAL lets it read while the writer commits): one
+    SQL aggregate, during which SQLite lets go of the interpreter, so neither the
+    commits nor the event loop wait for it."""
 
     def __init__(self, path: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecon-sqlite")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecon-sqlite-r")
         self._path = path
         self._db: sqlite3.Connection | None = None
+        self._read_db: sqlite3.Connection | None = None
         self._pending: list[tuple[Order, asyncio.Future[None]]] = []
         self._flushing = False
+        self.durable: dict[str, tuple[int, int]] = {}
+        """Per sale: orders and units committed to the log."""
+        self.durable_seq = 0
+        """The highest ``seq`` committed; every row at or below it is in the counts."""
+
+    def committed(self, orders: list[Order], seq: int) -> None:
+        """Count ``orders`` as durable, the last of them at ``seq``."""
+        for order in orders:
+            count, units = self.durable.get(order.sale, (0, 0))
+            self.durable[order.sale] = (count + 1, units + order.quantity)
+        self.durable_seq = max(self.durable_seq, seq)
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -74,6 +94,16 @@ class _Writer:
     async def run(self, work: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: work(self._connect(), *args))
+
+    async def read(self, work: Any, *args: Any) -> Any:
+        """``work(connection, *args)`` on the reader thread (reads only)."""
+
+        def on_reader() -> Any:
+            if self._read_db is None:
+                self._read_db = open_database(self._path, *_SCHEMA, any_thread=False)
+            return work(self._read_db, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, on_reader)
 
     async def write_order(self, order: Order) -> None:
         """Return once ``order`` is committed; raise if the commit failed."""
@@ -88,13 +118,15 @@ class _Writer:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                orders = [order for order, _ in batch]
                 try:
-                    await self.run(_insert_orders, [order for order, _ in batch])
+                    seq = await self.run(_insert_orders, orders)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                self.committed(orders, seq)
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
@@ -104,16 +136,21 @@ class _Writer:
     async def close(self) -> None:
         if self._db is not None:
             await self.run(lambda db: db.close())
+        if self._read_db is not None:
+            await self.read(lambda db: db.close())
         self._executor.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
 
 
-def _insert_orders(db: sqlite3.Connection, orders: list[Order]) -> None:
+def _insert_orders(db: sqlite3.Connection, orders: list[Order]) -> int:
+    """Commit ``orders`` in one transaction; the ``seq`` of the last."""
     with db:
         db.execute("BEGIN IMMEDIATE")
         db.executemany(
             "INSERT INTO orders (id, sale, request_id, body) VALUES (?, ?, ?, ?)",
             [(o.id, o.sale, o.request_id, _order_json(o)) for o in orders],
         )
+        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
 
 
 def _order_json(order: Order) -> str:
@@ -131,8 +168,9 @@ def _save_sale(db: sqlite3.Connection, sale: Sale) -> None:
         )
 
 
-def _restore(db: sqlite3.Connection, sale: Sale, orders: list[Order]) -> None:
-    """The sale and its orders in one transaction: all of an archived sale, or none."""
+def _restore(db: sqlite3.Connection, sale: Sale, orders: list[Order]) -> int:
+    """The sale and its orders in one transaction: all of an archived sale, or none; the
+    ``seq`` of the last order."""
     body = json.dumps({**asdict(sale), "status": sale.status.value}, ensure_ascii=False)
     with db:
         db.execute("BEGIN IMMEDIATE")
@@ -143,22 +181,28 @@ def _restore(db: sqlite3.Connection, sale: Sale, orders: list[Order]) -> None:
             "INSERT INTO orders (id, sale, request_id, body) VALUES (?, ?, ?, ?)",
             [(o.id, o.sale, o.request_id, _order_json(o)) for o in orders],
         )
+        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
 
 
-def _load_all(db: sqlite3.Connection) -> tuple[list[Sale], list[Order]]:
+def _load_all(db: sqlite3.Connection) -> tuple[list[Sale], list[Order], int]:
+    """Every sale and order, and the highest order ``seq``."""
     sales = [_sale_from(row[0]) for row in db.execute("SELECT body FROM sales ORDER BY rowid")]
     orders = [
         Order.from_dict(json.loads(row[0]))
         for row in db.execute("SELECT body FROM orders ORDER BY seq")
     ]
-    return sales, orders
+    (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()
+    return sales, orders, int(seq)
 
 
-def _count_logged(db: sqlite3.Connection, sale_id: str) -> tuple[int, int]:
-    rows = [
-        json.loads(r[0]) for r in db.execute("SELECT body FROM orders WHERE sale = ?", (sale_id,))
-    ]
-    return len(rows), sum(int(row["quantity"]) for row in rows)
+def _count_logged(db: sqlite3.Connection, sale_id: str, seq: int) -> tuple[int, int]:
+    """Orders and units of the sale in the log up to ``seq``, counted inside SQLite."""
+    orders, units = db.execute(
+        "SELECT COUNT(*), TOTAL(json_extract(body, '$.quantity')) FROM orders"
+        " WHERE sale = ? AND seq <= ?",
+        (sale_id, seq),
+    ).fetchone()
+    return int(orders), int(units)
 
 
 class LocalStockStore(StockStore):
@@ -180,7 +224,8 @@ class LocalStockStore(StockStore):
 
     async def open(self) -> None:
         """Rebuild every sale's stock and buyers from the durable order log."""
-        sales, orders = await self._writer.run(_load_all)
+        sales, orders, seq = await self._writer.run(_load_all)
+        self._writer.committed(orders, seq)
         for sale in sales:
             self._track(sale)
         for order in orders:
@@ -354,7 +399,8 @@ class LocalStockStore(StockStore):
         if sale.id in self._sales:
             return False
         check_restorable(sale, orders)
-        await self._writer.run(_restore, sale, orders)
+        seq = await self._writer.run(_restore, sale, orders)
+        self._writer.committed(orders, seq)
         self._track(sale)
         for order in orders:
             self._apply(order)
@@ -381,18 +427,18 @@ class LocalStockStore(StockStore):
         return self._orders.get(sale_id, [])[max(0, after) : max(0, after) + max(0, limit)]
 
     async def reconcile(self, sale_id: str) -> Reconciliation | None:
-        counters = await self.counters(sale_id)
-        if counters is None:
+        """The sale as of its last commit against the log up to that commit: exact while
+        buys go on (an order decided but not yet committed is in neither)."""
+        sale = self._sales.get(sale_id)
+        if sale is None:
             return None
-        logged_orders, logged_units = await self._writer.run(_count_logged, sale_id)
+        seq = self._writer.durable_seq
+        orders, units = self._writer.durable.get(sale_id, (0, 0))
+        in_flight = self._sold[sale_id] - units
+        remaining = self._remaining[sale_id] + in_flight
+        logged_orders, logged_units = await self._writer.read(_count_logged, sale_id, seq)
         return Reconciliation(
-            sale_id,
-            counters.released,
-            counters.remaining,
-            counters.sold,
-            counters.orders,
-            logged_orders,
-            logged_units,
+            sale_id, sale.released, remaining, units, orders, logged_orders, logged_units
         )
 
     async def close(self) -> None:

@@ -643,3 +643,31 @@ async def test_any_after_gives_the_slice_of_the_whole_log(store: StockStore) -> 
     for limit in (0, -1):
         assert await store.orders(SALE, 1_000, limit) == []
         assert await store.orders(SALE, 0, limit) == []
+
+
+async def test_reconciliation_during_a_stampede_is_consistent_every_time(
+    store: StockStore,
+) -> None:
+    """Counters and log are compared as of one moment (Redis: one ``MULTI``; embedded: the
+    last commit), so orders decided or logged while a pass reads the log never make it
+    disagree."""
+    await created(store, make_sale(SALE, released=10**6, limit=10**6))
+    done = asyncio.Event()
+
+    async def buyer(index: int) -> None:
+        serial = 0
+        while not done.is_set():
+            serial += 1
+            await buy_one(store, SALE, f"u{index}", f"r{index}-{serial}")
+
+    buyers = [asyncio.create_task(buyer(index)) for index in range(20)]
+    try:
+        for _ in range(15):
+            await assert_consistent(store, SALE)
+            await asyncio.sleep(0)
+    finally:
+        done.set()
+        await asyncio.gather(*buyers)
+    found = await store.reconcile(SALE)
+    assert found is not None
+    assert found.logged_orders == found.orders > 0
