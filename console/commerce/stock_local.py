@@ -14,6 +14,7 @@ The waitlist and the answers to refused requests are kept in memory only.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 from collections import OrderedDict, deque
@@ -38,6 +39,14 @@ from .stock import (
 
 __all__ = ["LocalStockStore"]
 
+FREEZE_AFTER_ORDERS: Final = 10_000
+FREEZE_GROWTH: Final = 0.5
+"""The store holds every order and its answer for the life of the process. Each full
+garbage collection would walk all of them (100 ms at 200,000 orders: every buyer's
+answer waits that long). Once the orders taken since the last freeze reach
+``max(FREEZE_AFTER_ORDERS, FREEZE_GROWTH x those frozen)``, the young generations are
+collected and what is alive is frozen out of later collections (``gc.freeze``); freezes
+are geometric, so a show makes a few dozen at most."""
 MAX_REMEMBERED_ANSWERS: Final = 200_000
 
 _SCHEMA: Final = (
@@ -221,6 +230,10 @@ class LocalStockStore(StockStore):
         self._waitlist: dict[str, deque[tuple[str, int, str]]] = {}
         self._answers: OrderedDict[tuple[str, str], BuyResult] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Future[BuyResult]] = {}
+        self._frozen = 0
+        self._unfrozen = 0
+        self.freezes = 0
+        """Times the store froze what it holds out of the garbage collector."""
 
     async def open(self) -> None:
         """Rebuild every sale's stock and buyers from the durable order log."""
@@ -322,6 +335,16 @@ class LocalStockStore(StockStore):
         found = ((rid, self._answers.get((sale_id, rid))) for rid in request_ids)
         return {rid: replace(answer, replayed=True) for rid, answer in found if answer}
 
+    def _held_one_more(self) -> None:
+        """See :data:`FREEZE_GROWTH`."""
+        self._unfrozen += 1
+        if self._unfrozen >= max(FREEZE_AFTER_ORDERS, int(self._frozen * FREEZE_GROWTH)):
+            gc.collect(1)  # young garbage first: what is frozen is never collected
+            gc.freeze()
+            self._frozen += self._unfrozen
+            self._unfrozen = 0
+            self.freezes += 1
+
     def _new_order(
         self, sale: Sale, user: str, quantity: int, request_id: str, now: float
     ) -> Order:
@@ -354,6 +377,7 @@ class LocalStockStore(StockStore):
         else:
             result = BuyResult(BuyOutcome.ACCEPTED, left, order)
             self._remember(order.sale, order.request_id, result)
+            self._held_one_more()
         finally:
             del self._inflight[key]
         future.set_result(result)

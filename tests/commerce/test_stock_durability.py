@@ -12,6 +12,7 @@ Faults are real ones, made by SQLite or redis-server themselves, never mocks.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,7 +22,7 @@ from typing import Final
 import pytest
 
 from console.commerce import BuyOutcome, SaleRejected, SaleStatus
-from console.commerce.stock_local import LocalStockStore
+from console.commerce.stock_local import FREEZE_AFTER_ORDERS, LocalStockStore
 from console.commerce.stock_redis import RedisStockStore
 from tests.commerce._helpers import (
     DURING,
@@ -102,6 +103,27 @@ async def test_accepted_orders_survive_close_and_reopen(tmp_path: Path) -> None:
         orders = await store.orders(SALE)
         assert len({order.id for order in orders}) == len(orders) == 12
         await assert_consistent(store, SALE)
+
+
+async def test_the_orders_held_are_frozen_out_of_the_garbage_collector_as_they_grow(
+    tmp_path: Path,
+) -> None:
+    """Every order stays in memory; full collections would walk them all (100 ms stalls
+    at 200,000 orders). The store freezes what it holds, geometrically as it grows."""
+    frozen_before = gc.get_freeze_count()
+    try:
+        async with opened(tmp_path / "orders.db") as store:
+            await created(store, make_sale(SALE, released=10**6, limit=10**6))
+            total = FREEZE_AFTER_ORDERS * 3
+            for start in range(0, total, 500):
+                await asyncio.gather(
+                    *(buy_one(store, SALE, "u1", f"r{n}") for n in range(start, start + 500))
+                )
+            assert store.freezes == 3, "at 10,000, 20,000 and 30,000 orders (then 45,000...)"
+            assert gc.get_freeze_count() > frozen_before
+            await assert_consistent(store, SALE)
+    finally:
+        gc.unfreeze()  # the rest of the test session is collected as before
 
 
 async def test_sale_changes_survive_close_and_reopen(tmp_path: Path) -> None:
