@@ -290,18 +290,7 @@ class Hub:
             return
         if room.held is None and snapshot.high_water > room.high_water:
             room.held = []  # deliveries arriving meanwhile wait, in order
-            try:
-                replay = await self.broker.replay(
-                    room.name, room.epoch, room.high_water, self.settings.replay_limit
-                )
-            except BrokerError:
-                replay = None
-            if replay is not None and replay.events is not None:
-                self._replay_to_room(room, replay.events)
-            else:
-                self.counters["resyncs"] += 1
-                await self._resync(room, snapshot.epoch)
-            self._apply_held(room)
+            await self._fill_gap(room, snapshot.epoch)
         if snapshot.state:
             state = Batch("bus", int(time.time() * 1000), state=list(snapshot.state))
             self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, state))
@@ -359,8 +348,11 @@ class Hub:
 
     async def _catch_up(self, room: LocalRoom) -> None:
         """Fill a gap (or an epoch change) from history, then apply held deliveries."""
-        held = room.held or []
-        first = held[0]
+        await self._fill_gap(room, (room.held or [])[0].epoch)
+
+    async def _fill_gap(self, room: LocalRoom, epoch: str) -> None:
+        """Replay the room's history after its high water (a snapshot for every socket if
+        the history no longer has it), then apply the deliveries held meanwhile."""
         try:
             replay = await self.broker.replay(
                 room.name, room.epoch, room.high_water, self.settings.replay_limit
@@ -371,7 +363,7 @@ class Hub:
             self._replay_to_room(room, replay.events)
         else:
             self.counters["resyncs"] += 1
-            await self._resync(room, first.epoch)
+            await self._resync(room, epoch)
         self._apply_held(room)
 
     def _apply_held(self, room: LocalRoom) -> None:

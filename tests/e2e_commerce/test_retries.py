@@ -9,12 +9,14 @@ only the buyer who sent it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e_show._helpers import PRICE_FEN, Screen, screen
-from tests.support import Client, mint
+from tests.support import Client, Node, mint
 
 from ._helpers import (
     LIMIT,
@@ -33,6 +35,21 @@ STORES = ["embedded", "redis"]
 
 def _url(request: pytest.FixtureRequest, store: str) -> str:
     return str(request.getfixturevalue("redis_url")) if store == "redis" else ""
+
+
+@contextlib.asynccontextmanager
+async def boss_alice_bob(
+    tmp_path: Path, redis_url: str
+) -> AsyncIterator[tuple[Node, Screen, Screen, Screen]]:
+    """One node (on ``redis_url``, or embedded), a controller's dashboard and two buyers."""
+    with started_nodes(tmp_path, redis_url) as nodes:
+        node = nodes[0]
+        async with (
+            screen(node, ROOM, "controller", "boss") as dashboard,
+            screen(node, ROOM, "viewer", "alice") as alice,
+            screen(node, ROOM, "viewer", "bob") as bob,
+        ):
+            yield node, dashboard, alice, bob
 
 
 def _body(answer: dict[str, object]) -> dict[str, object]:
@@ -86,31 +103,25 @@ async def test_a_retried_buy_is_announced_and_counted_once(
     tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     redis_url = _url(request, store)
-    with started_nodes(tmp_path, redis_url) as nodes:
-        node = nodes[0]
-        async with (
-            screen(node, ROOM, "controller", "boss") as dashboard,
-            screen(node, ROOM, "viewer", "alice") as alice,
-            screen(node, ROOM, "viewer", "bob") as bob,
-        ):
-            await open_room(node, dashboard, STOCK)
-            sale = await start_sale(dashboard)
-            frame = Buy("alice-key-0001", 1).frame(sale)
-            answers = [_body(await alice.request(frame)) for _ in range(3)]
-            assert answers[0]["outcome"] == "accepted"
-            assert answers.count(answers[0]) == 3
-            later = _body(await bob.request(Buy("bob-key-0001", 1).frame(sale)))
-            await wait_for_orders(dashboard, {str(answers[0]["order"]), str(later["order"])})
-            metrics = await dashboard.state_where("metrics", lambda found: found["buyers"] == 2)
+    async with boss_alice_bob(tmp_path, redis_url) as (node, dashboard, alice, bob):
+        await open_room(node, dashboard, STOCK)
+        sale = await start_sale(dashboard)
+        frame = Buy("alice-key-0001", 1).frame(sale)
+        answers = [_body(await alice.request(frame)) for _ in range(3)]
+        assert answers[0]["outcome"] == "accepted"
+        assert answers.count(answers[0]) == 3
+        later = _body(await bob.request(Buy("bob-key-0001", 1).frame(sale)))
+        await wait_for_orders(dashboard, {str(answers[0]["order"]), str(later["order"])})
+        metrics = await dashboard.state_where("metrics", lambda found: found["buyers"] == 2)
 
-            announced = [
-                e for e in dashboard.events("order") if e["request_id"].endswith(":" + frame["key"])
-            ]
-            counted = (metrics["orders"], metrics["units"], metrics["gmv"])
-            assert (len(announced), counted) == (1, (2, 2, 2 * PRICE_FEN)), (
-                f"1 order retried twice: announced {len(announced)} times; "
-                f"metrics (orders, units, gmv) = {counted} for 2 orders of 1 unit"
-            )
+        announced = [
+            e for e in dashboard.events("order") if e["request_id"].endswith(":" + frame["key"])
+        ]
+        counted = (metrics["orders"], metrics["units"], metrics["gmv"])
+        assert (len(announced), counted) == (1, (2, 2, 2 * PRICE_FEN)), (
+            f"1 order retried twice: announced {len(announced)} times; "
+            f"metrics (orders, units, gmv) = {counted} for 2 orders of 1 unit"
+        )
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -118,23 +129,17 @@ async def test_a_key_answers_only_the_buyer_who_sent_it(
     tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     redis_url = _url(request, store)
-    with started_nodes(tmp_path, redis_url) as nodes:
-        node = nodes[0]
-        async with (
-            screen(node, ROOM, "controller", "boss") as dashboard,
-            screen(node, ROOM, "viewer", "alice") as alice,
-            screen(node, ROOM, "viewer", "bob") as bob,
-        ):
-            await open_room(node, dashboard, STOCK)
-            sale = await start_sale(dashboard)
-            frame = Buy("shared-key-0001", 1).frame(sale)
-            theirs = _body(await alice.request(frame))
-            assert theirs["outcome"] == "accepted", theirs
-            answer = await bob.request(frame)
-            told_it_is_his = (
-                answer.get("outcome") == "accepted" and answer.get("order") == theirs["order"]
-            )
-            assert not told_it_is_his, f"bob was told alice's order is his: {answer}"
+    async with boss_alice_bob(tmp_path, redis_url) as (node, dashboard, alice, bob):
+        await open_room(node, dashboard, STOCK)
+        sale = await start_sale(dashboard)
+        frame = Buy("shared-key-0001", 1).frame(sale)
+        theirs = _body(await alice.request(frame))
+        assert theirs["outcome"] == "accepted", theirs
+        answer = await bob.request(frame)
+        told_it_is_his = (
+            answer.get("outcome") == "accepted" and answer.get("order") == theirs["order"]
+        )
+        assert not told_it_is_his, f"bob was told alice's order is his: {answer}"
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -144,36 +149,30 @@ async def test_orders_served_from_the_waitlist_are_announced_and_counted_live(
     """A restock serves the waitlist: those orders reach the staff and the live metrics
     like any bought at the button, and the buyer's screen hears of its order."""
     redis_url = _url(request, store)
-    with started_nodes(tmp_path, redis_url) as nodes:
-        node = nodes[0]
-        async with (
-            screen(node, ROOM, "controller", "boss") as dashboard,
-            screen(node, ROOM, "viewer", "alice") as alice,
-            screen(node, ROOM, "viewer", "bob") as bob,
-        ):
-            await open_room(node, dashboard, 1)
-            sale = await start_sale(dashboard)
-            bought = _body(await alice.request(Buy("alice-key-0001", 1).frame(sale)))
-            assert bought["outcome"] == "accepted", bought
-            waiting = {**Buy("bob-key-0001", 1).frame(sale), "t": "waitlist"}
-            queued = _body(await bob.request(waiting))
-            assert (queued["outcome"], queued["position"]) == ("waitlisted", 1), queued
-            added = _body(await dashboard.request({"t": "stock", "sale": sale, "units": 1}))
-            assert added["waitlist_served"] == 1, added
+    async with boss_alice_bob(tmp_path, redis_url) as (node, dashboard, alice, bob):
+        await open_room(node, dashboard, 1)
+        sale = await start_sale(dashboard)
+        bought = _body(await alice.request(Buy("alice-key-0001", 1).frame(sale)))
+        assert bought["outcome"] == "accepted", bought
+        waiting = {**Buy("bob-key-0001", 1).frame(sale), "t": "waitlist"}
+        queued = _body(await bob.request(waiting))
+        assert (queued["outcome"], queued["position"]) == ("waitlisted", 1), queued
+        added = _body(await dashboard.request({"t": "stock", "sale": sale, "units": 1}))
+        assert added["waitlist_served"] == 1, added
 
-            served = await dashboard.event_where(
-                "order", lambda event: event["request_id"].endswith(":" + waiting["key"])
-            )
-            told = await bob.wait(
-                lambda: next(
-                    (f for f in bob.frames if f.get("t") == "direct" and f.get("kind") == "order"),
-                    None,
-                ),
-                "a direct order frame",
-            )
-            assert told["order"] == served["id"]
-            metrics = await dashboard.state_where("metrics", lambda found: found["orders"] == 2)
-            assert (metrics["units"], metrics["gmv"], metrics["buyers"]) == (2, 2 * PRICE_FEN, 2)
+        served = await dashboard.event_where(
+            "order", lambda event: event["request_id"].endswith(":" + waiting["key"])
+        )
+        told = await bob.wait(
+            lambda: next(
+                (f for f in bob.frames if f.get("t") == "direct" and f.get("kind") == "order"),
+                None,
+            ),
+            "a direct order frame",
+        )
+        assert told["order"] == served["id"]
+        metrics = await dashboard.state_where("metrics", lambda found: found["orders"] == 2)
+        assert (metrics["units"], metrics["gmv"], metrics["buyers"]) == (2, 2 * PRICE_FEN, 2)
 
 
 @pytest.mark.parametrize("store", STORES)
