@@ -13,9 +13,12 @@ the live metrics), whether it came from a buy, from the waitlist on a restock, o
 from a buy answered ``pending``. A buy whose order was made but whose replicas did
 not confirm it in time is news at once (the buyer hears ``pending`` and their retry
 is a replay). A buy answered ``pending`` because the stock's reply never came is
-remembered until its fate is known: the buyer's retry with the same key, or the
-desk's own look at the stored answer a few seconds later, settles it, whichever
-comes first.
+remembered, with the token of the script call in doubt, until its fate is known: the
+buyer's retry with the same key, or the desk's own look at the stored answer a few
+seconds later, settles it, whichever comes first. The order is news here only if
+that call made it (the stored answer carries the token of the call that made the
+order); if the retry made it, here or on another node, it was news where it was
+made.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ class SalesDesk:
         self.audit = audit
         self.on_order = on_order
         """Called once per order that is news (see the module docstring); must not raise."""
-        self._unsettled: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._unsettled: OrderedDict[str, tuple[str, float, str]] = OrderedDict()
+        """Pending buys: request id -> (sale id, when, the token of the call in doubt)."""
         self.unsettled_dropped = 0
         self._published: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
@@ -103,15 +107,16 @@ class SalesDesk:
         request_id = _scoped(user, key)
         result = await self.stock.buy(sale_id, user, quantity, request_id, now)
         if result.order is not None:  # accepted, or pending on replicas with its order made
-            if not result.replayed or self._unsettled.pop(request_id, None) is not None:
-                await self._made(result, socket)
+            doubted = self._unsettled.pop(request_id, None)
+            if not result.replayed or (doubted is not None and doubted[2] == result.call):
+                await self._made(result, socket)  # made by this call, or by the one in doubt
         elif result.outcome is BuyOutcome.PENDING:  # the stock's reply never came
-            self._remember_pending(request_id, sale_id, now)
+            self._remember_pending(request_id, sale_id, now, result.call)
         self._mark(sale_id)
         return result
 
-    def _remember_pending(self, request_id: str, sale_id: str, at: float) -> None:
-        self._unsettled[request_id] = (sale_id, at)
+    def _remember_pending(self, request_id: str, sale_id: str, at: float, call: str) -> None:
+        self._unsettled[request_id] = (sale_id, at, call)
         while len(self._unsettled) > MAX_UNSETTLED:
             self._unsettled.popitem(last=False)
             self.unsettled_dropped += 1
@@ -119,20 +124,22 @@ class SalesDesk:
 
     async def settle(self, now: float) -> None:
         """Look up the pending buys older than :data:`SETTLE_AFTER_S` in the stock: an
-        accepted one is news now; any other answer, or none (the buy never reached the
-        stock), settles it with nothing to tell. A store that is still down leaves them
-        for the next look."""
+        order made by the call in doubt is news now; an order made by another call (the
+        buyer's retry, here or on another node) was news where it was made; any other
+        answer, or none (the buy never reached the stock), settles it with nothing to
+        tell. A store that is still down leaves them for the next look."""
         due: dict[str, list[str]] = {}
-        for request_id, (sale_id, at) in self._unsettled.items():
+        for request_id, (sale_id, at, _) in self._unsettled.items():
             if now - at >= SETTLE_AFTER_S:
                 due.setdefault(sale_id, []).append(request_id)
         for sale_id, request_ids in due.items():
             answers = await self.stock.answers(sale_id, request_ids)
             for request_id in request_ids:
-                if self._unsettled.pop(request_id, None) is None:
+                doubted = self._unsettled.pop(request_id, None)
+                if doubted is None:
                     continue  # the buyer's retry settled it while we looked
                 answer = answers.get(request_id)
-                if answer is not None and answer.outcome is BuyOutcome.ACCEPTED:
+                if answer is not None and answer.order is not None and answer.call == doubted[2]:
                     await self._made(answer)
             self._mark(sale_id)
 

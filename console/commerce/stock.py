@@ -82,6 +82,9 @@ class BuyResult:
     position: int | None = None
     replayed: bool = field(default=False, compare=False)
     """The stored answer to a request id seen before (nothing new happened)."""
+    call: str = field(default="", compare=False)
+    """Redis: the token of the script call that made the order (an accepted answer), or
+    of this call, whose fate is unknown (``pending`` after a lost reply); else empty."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"outcome": self.outcome.value, "remaining": self.remaining}

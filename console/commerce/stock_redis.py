@@ -204,7 +204,7 @@ class RedisStockStore(StockStore):
                 buy_keys(sale_id), (request_id, user, quantity, repr(now), token)
             )
         except (RedisConnectionError, RedisTimeoutError):
-            return BuyResult(BuyOutcome.PENDING, 0)
+            return BuyResult(BuyOutcome.PENDING, 0, call=token)
         except BatchFull:
             return BuyResult(BuyOutcome.UNAVAILABLE, 0)
         result = buy_result(str(reply.value), token)
@@ -379,7 +379,8 @@ def buy_result(raw: str, token: str = "") -> BuyResult | None:
     answer of this very call, sent again after its reply was lost."""
     replayed = raw[:1] == "R"
     answer = orjson.loads(raw[1:] if replayed else raw)
-    if replayed and token and answer.get("by") == token:
+    made_by = str(answer.get("by") or "")
+    if replayed and token and made_by == token:
         replayed = False
     outcome = answer["outcome"]
     if outcome == "unknown":
@@ -390,4 +391,5 @@ def buy_result(raw: str, token: str = "") -> BuyResult | None:
         int(answer.get("remaining", 0)),
         _order_from(order) if order else None,
         replayed=replayed,
+        call=made_by,
     )

@@ -250,6 +250,58 @@ async def test_a_buy_that_never_reached_redis_settles_with_nothing_to_tell(
     assert len(await logged(stage)) == 1
 
 
+async def test_a_lost_request_retried_here_is_news_once(stage: Stage) -> None:
+    """The first call never reached Redis; the retry makes the order (news at once) and
+    the desk's later look finds an order made by another call: nothing more to tell."""
+    await pending_buy(stage, "request")
+    retried = await stage.desk.buy(SALE, "u1", 1, "k1", DURING + 1)
+    assert retried.outcome is BuyOutcome.ACCEPTED
+    assert not retried.replayed
+    assert len(stage.counted) == 1
+    await stage.desk.settle(DURING + 60)
+    assert len(stage.counted) == 1
+    assert len(stage.room.orders_announced()) == 1
+
+
+@pytest.fixture
+async def other_node(stage: Stage, redis_url: str) -> AsyncIterator[Stage]:
+    """A second node's desk on the same Redis (no proxy in between)."""
+    store = RedisStockStore(redis_url)
+    await store.open()
+    room = Room()
+    counted: list[Order] = []
+
+    async def count(order: Order) -> None:
+        counted.append(order)
+
+    yield Stage(stage.proxy, store, room, SalesDesk(room, store, MemoryAuditLog(), count), counted)
+    await store.close()
+
+
+async def test_a_retry_on_another_node_is_news_where_the_order_was_made(
+    stage: Stage, other_node: Stage
+) -> None:
+    await pending_buy(stage, "request")  # never ran here
+    made = await other_node.desk.buy(SALE, "u1", 1, "k1", DURING + 1)
+    assert made.outcome is BuyOutcome.ACCEPTED
+    assert [order.id for order in other_node.counted] == [made.order.id if made.order else ""]
+    await stage.desk.settle(DURING + 60)
+    assert stage.counted == []
+    assert stage.room.orders_announced() == []
+
+
+async def test_an_order_made_by_the_call_in_doubt_is_news_on_its_node_only(
+    stage: Stage, other_node: Stage
+) -> None:
+    await pending_buy(stage, "reply")  # ran here, reply lost
+    replayed = await other_node.desk.buy(SALE, "u1", 1, "k1", DURING + 1)
+    assert replayed.outcome is BuyOutcome.ACCEPTED
+    assert replayed.replayed
+    assert other_node.counted == [], "a replay elsewhere is not news"
+    await stage.desk.settle(DURING + 60)
+    assert [order.id for order in stage.counted] == [replayed.order.id if replayed.order else ""]
+
+
 async def test_settling_waits_while_redis_is_still_away(stage: Stage) -> None:
     await pending_buy(stage, "reply")
     stage.proxy.away = True
