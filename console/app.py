@@ -134,7 +134,9 @@ def create_app(settings: Settings) -> Starlette:
     store_url = settings.redis_url or "sqlite://"
     shows = show_store_from_url(store_url, settings.durable_path)
     audit = audit_log_from_url(store_url, settings.durable_path)
-    stock = stock_store_from_url(settings.redis_url, settings.data_dir / "orders.db")
+    stock = stock_store_from_url(
+        settings.redis_url, settings.data_dir / "orders.db", settings.hub.freeze_gc
+    )
     metrics = metrics_store_from_url(store_url, settings.durable_path)
     moderation = moderation_store_from_url(settings.redis_url, settings.durable_path)
     preshow = preshow_store_from_url(store_url, settings.durable_path)

@@ -47,6 +47,9 @@ class Batch:
     direct: list[Direct] = field(default_factory=list)
 
     def pack(self) -> bytes:
+        """The wire form. Direct items go as ``[user, item]`` pairs (what every node
+        version reads) and their skips, if any, as one more list after them (which nodes
+        that do not know it ignore)."""
         body = [
             self.node,
             self.sent_at_ms,
@@ -54,14 +57,23 @@ class Batch:
             self.chat,
             self.chat_dropped,
             self.state,
-            self.direct,
+            [direct[:2] for direct in self.direct],
         ]
+        skips = [direct[2] if len(direct) > 2 else "" for direct in self.direct]
+        if any(skips):
+            body.append(skips)
         packed: bytes = msgpack.packb(body, use_bin_type=True)
         return packed
 
     @classmethod
     def unpack(cls, data: bytes) -> Batch:
         node, sent_at_ms, events, chat, dropped, state, *rest = msgpack.unpackb(data, raw=False)
+        pairs = rest[0] if rest else []
+        skips = rest[1] if len(rest) > 1 else [""] * len(pairs)
+        direct: list[Direct] = [
+            (user, body, skip) if skip else (user, body)
+            for (user, body), skip in zip(pairs, skips, strict=True)
+        ]
         return cls(
             node=node,
             sent_at_ms=sent_at_ms,
@@ -69,7 +81,7 @@ class Batch:
             chat=[(mask, body) for mask, body in chat],
             chat_dropped=dropped,
             state=[(mask, key, value) for mask, key, value in state],
-            direct=[(user, body, *skip[:1]) for user, body, *skip in (rest[0] if rest else [])],
+            direct=direct,
         )
 
     def pack_events(self) -> list[bytes]:

@@ -274,26 +274,35 @@ class Hub:
             task.add_done_callback(self._recovering.discard)
 
     async def _recover(self, room: LocalRoom) -> None:
-        """What the room missed while this node's bus reader was away: the events from
-        history (as for any gap), the state from the room's snapshot (state is conflated
-        and never replayed; versioned values never go back, see
-        :func:`_without_stale_state`)."""
+        """What the room missed while this node's bus reader was away: the state from the
+        room's snapshot (state is conflated and never replayed), then the events from
+        history (as for any gap). Deliveries that arrive meanwhile are held and applied
+        after the snapshot's state, so a newer value is never replaced by the snapshot's
+        older one. (A gap already being filled keeps its own held deliveries; the
+        snapshot's state goes out at once, ahead of them.)"""
+        holding = room.held is None
+        if holding:
+            room.held = []
         try:
             snapshot = await self.broker.snapshot(room.name)
         except BrokerError:
             self.counters["recover_failures"] += 1
+            if holding:
+                self._apply_held(room)
             return
-        if room.held is None and snapshot.epoch != room.epoch:
-            room.held = []
-            await self._resync(room, snapshot.epoch)
+        if holding and snapshot.epoch != room.epoch:
+            await self._resync(room, snapshot.epoch)  # its snapshot frames carry the state
             self._apply_held(room)
             return
-        if room.held is None and snapshot.high_water > room.high_water:
-            room.held = []  # deliveries arriving meanwhile wait, in order
-            await self._fill_gap(room, snapshot.epoch)
         if snapshot.state:
             state = Batch("bus", int(time.time() * 1000), state=list(snapshot.state))
             self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, state))
+        if not holding:
+            return
+        if snapshot.high_water > room.high_water:
+            await self._fill_gap(room, snapshot.epoch)
+        else:
+            self._apply_held(room)
 
     def _fan_out(self, room: LocalRoom, delivery: Delivery) -> None:
         if delivery.high_water <= room.high_water and delivery.batch.events:

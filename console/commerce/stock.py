@@ -219,8 +219,11 @@ def check_restorable(sale: Sale, orders: list[Order]) -> None:
         raise SaleRejected(f"sale {sale.id}: {sold} units sold but only {sale.released} released")
 
 
-def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:
-    """Redis when a URL is given, else the embedded store in ``sqlite_path``.
+def stock_store_from_url(
+    redis_url: str, sqlite_path: str | Path, freeze_gc: bool = True
+) -> StockStore:
+    """Redis when a URL is given, else the embedded store in ``sqlite_path`` (which freezes
+    the orders it holds out of the garbage collector unless ``freeze_gc`` is off).
 
     ``LIVECON_WAIT_REPLICAS`` (default 0): with Redis, acknowledge a buy only once that
     many replicas have it (``WAIT``); otherwise answer ``pending``.
@@ -234,7 +237,7 @@ def stock_store_from_url(redis_url: str, sqlite_path: str | Path) -> StockStore:
         return RedisStockStore(redis_url, wait_replicas=replicas)
     from .stock_local import LocalStockStore
 
-    return LocalStockStore(sqlite_path)
+    return LocalStockStore(sqlite_path, freeze_gc=freeze_gc)
 
 
 async def room_orders(stock: StockStore, room: str) -> list[Order]:

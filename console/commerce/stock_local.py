@@ -44,9 +44,12 @@ FREEZE_GROWTH: Final = 0.5
 """The store holds every order and its answer for the life of the process. Each full
 garbage collection would walk all of them (100 ms at 200,000 orders: every buyer's
 answer waits that long). Once the orders taken since the last freeze reach
-``max(FREEZE_AFTER_ORDERS, FREEZE_GROWTH x those frozen)``, the young generations are
-collected and what is alive is frozen out of later collections (``gc.freeze``); freezes
-are geometric, so a show makes a few dozen at most."""
+``max(FREEZE_AFTER_ORDERS, FREEZE_GROWTH x those frozen)``, the garbage is collected
+and what is alive is frozen out of later collections (``gc.freeze``); freezes are
+geometric, so a show makes a few dozen at most. Off with ``HubSettings.freeze_gc``, as
+the hub's own freezes. What is alive at a freeze and becomes cyclic garbage later (a
+socket that was open then, say) is not collected: the price of not walking every
+order again."""
 MAX_REMEMBERED_ANSWERS: Final = 200_000
 
 _SCHEMA: Final = (
@@ -190,7 +193,7 @@ def _restore(db: sqlite3.Connection, sale: Sale, orders: list[Order]) -> int:
             "INSERT INTO orders (id, sale, request_id, body) VALUES (?, ?, ?, ?)",
             [(o.id, o.sale, o.request_id, _order_json(o)) for o in orders],
         )
-        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0])
 
 
 def _load_all(db: sqlite3.Connection) -> tuple[list[Sale], list[Order], int]:
@@ -217,8 +220,9 @@ def _count_logged(db: sqlite3.Connection, sale_id: str, seq: int) -> tuple[int, 
 class LocalStockStore(StockStore):
     """See the module docstring. Call :meth:`open` before use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, freeze_gc: bool = True) -> None:
         self._writer = _Writer(str(path))
+        self.freeze_gc = freeze_gc
         self._sales: dict[str, Sale] = {}
         self._remaining: dict[str, int] = {}
         self._sold: dict[str, int] = {}
@@ -338,9 +342,11 @@ class LocalStockStore(StockStore):
     def _held_one_more(self) -> None:
         """See :data:`FREEZE_GROWTH`."""
         self._unfrozen += 1
+        if not self.freeze_gc:
+            return
         if self._unfrozen >= max(FREEZE_AFTER_ORDERS, int(self._frozen * FREEZE_GROWTH)):
-            gc.collect(1)  # young garbage first: what is frozen is never collected
-            gc.freeze()
+            gc.collect()  # garbage first (what is frozen is never collected): it walks only
+            gc.freeze()  # what is not frozen yet, so it costs in proportion to the growth
             self._frozen += self._unfrozen
             self._unfrozen = 0
             self.freezes += 1

@@ -126,6 +126,34 @@ async def test_the_orders_held_are_frozen_out_of_the_garbage_collector_as_they_g
         gc.unfreeze()  # the rest of the test session is collected as before
 
 
+async def test_the_store_freezes_nothing_when_told_not_to(tmp_path: Path) -> None:
+    store = LocalStockStore(tmp_path / "orders.db", freeze_gc=False)
+    await store.open()
+    try:
+        await created(store, make_sale(SALE, released=10**6, limit=10**6))
+        for start in range(0, FREEZE_AFTER_ORDERS + 500, 500):
+            await asyncio.gather(
+                *(buy_one(store, SALE, "u1", f"r{n}") for n in range(start, start + 500))
+            )
+        assert store.freezes == 0
+    finally:
+        await store.close()
+
+
+async def test_a_sale_restored_without_orders_keeps_reconciliation_exact(
+    tmp_path: Path,
+) -> None:
+    """Reconciliation counts the log up to the last committed order; restoring a sale
+    with no orders must not move that mark to the sale's own row."""
+    async with opened(tmp_path / "orders.db") as store:
+        await created(store, make_sale(SALE, released=10, limit=10))
+        for number in range(3):
+            await buy_one(store, SALE, "u1", f"r{number}")
+        assert await store.restore_sale(make_sale("empty-1", product="mask"), [])
+        await assert_consistent(store, SALE)
+        await assert_consistent(store, "empty-1")
+
+
 async def test_sale_changes_survive_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "orders.db"
     async with opened(path) as store:

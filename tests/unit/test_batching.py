@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from realtime.batching import (
@@ -158,6 +159,30 @@ def test_batch_pack_unpack_round_trip() -> None:
         state=[(ALL, "stock:sku-1", 3), (CONTROL, "orders", {"paid": 2, "open": [1, 2]})],
     )
     assert Batch.unpack(batch.pack()) == batch
+
+
+def test_direct_items_and_their_skips_round_trip() -> None:
+    batch = Batch(
+        node="n",
+        sent_at_ms=0,
+        direct=[("u1", {"kind": "order"}, "n/7"), ("u2", {"kind": "fan"}), ("u1", {"k": 1})],
+    )
+    assert Batch.unpack(batch.pack()) == batch
+
+
+def test_a_node_of_the_previous_version_reads_direct_items_with_skips() -> None:
+    """Rolling upgrades: skips travel after the direct pairs, which an older node reads
+    (``node, sent_at_ms, events, chat, dropped, state, *rest``; direct from ``rest[0]``)
+    and whose extra list it ignores."""
+    batch = Batch("n", 0, direct=[("u1", {"kind": "order"}, "n/7"), ("u2", {"kind": "fan"})])
+    *_, rest = _previous_unpack(batch.pack())
+    assert rest == [("u1", {"kind": "order"}), ("u2", {"kind": "fan"})]
+
+
+def _previous_unpack(data: bytes) -> tuple[str, list[tuple[str, dict[str, object]]]]:
+    """The direct items as the previous version's ``Batch.unpack`` read them."""
+    node, _sent, _events, _chat, _dropped, _state, *rest = msgpack.unpackb(data, raw=False)
+    return node, [(user, body) for user, body in (rest[0] if rest else [])]
 
 
 def test_empty_batch_round_trips() -> None:
