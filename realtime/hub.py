@@ -17,7 +17,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from .batching import Batch, Delivery, Outbox, build_merged_frame
 from .brokers import Broker
@@ -32,6 +32,11 @@ from .tokens import TokenSigner
 __all__ = ["Hub", "HubSettings"]
 
 log = logging.getLogger("livecon.hub")
+
+RECOVER_WAIT_STEP_S: Final = 0.05
+RECOVER_WAIT_STEPS: Final = 100
+"""A reader come back waits at most 5 s for a gap already being filled before it takes
+the room's snapshot (counted in ``recover_failures`` if it gives up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,27 +283,29 @@ class Hub:
         room's snapshot (state is conflated and never replayed), then the events from
         history (as for any gap). Deliveries that arrive meanwhile are held and applied
         after the snapshot's state, so a newer value is never replaced by the snapshot's
-        older one. (A gap already being filled keeps its own held deliveries; the
-        snapshot's state goes out at once, ahead of them.)"""
-        holding = room.held is None
-        if holding:
-            room.held = []
+        older one. A gap already being filled is let finish first (it holds deliveries
+        of its own)."""
+        for _ in range(RECOVER_WAIT_STEPS):
+            if room.held is None:
+                break
+            await asyncio.sleep(RECOVER_WAIT_STEP_S)
+        else:
+            self.counters["recover_failures"] += 1
+            return
+        room.held = []
         try:
             snapshot = await self.broker.snapshot(room.name)
         except BrokerError:
             self.counters["recover_failures"] += 1
-            if holding:
-                self._apply_held(room)
+            self._apply_held(room)
             return
-        if holding and snapshot.epoch != room.epoch:
+        if snapshot.epoch != room.epoch:
             await self._resync(room, snapshot.epoch)  # its snapshot frames carry the state
             self._apply_held(room)
             return
         if snapshot.state:
             state = Batch("bus", int(time.time() * 1000), state=list(snapshot.state))
             self._fan_out(room, Delivery(room.name, room.epoch, room.high_water, state))
-        if not holding:
-            return
         if snapshot.high_water > room.high_water:
             await self._fill_gap(room, snapshot.epoch)
         else:
