@@ -182,9 +182,12 @@ class Hub:
                 backoff = interval_s
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 self.counters[f"{name}_failures"] += 1
-                log.exception("%s failed; retrying in %.2fs", name, backoff)
+                if isinstance(exc, BrokerError):  # the bus is down: expected, one line
+                    log.warning("%s failed (%s); retrying in %.2fs", name, exc, backoff)
+                else:
+                    log.exception("%s failed; retrying in %.2fs", name, backoff)
                 backoff = min(backoff * 2, 5.0)
                 await asyncio.sleep(backoff)
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
