@@ -145,6 +145,17 @@ class Stage:
     desk: SalesDesk
     counted: list[Order]
 
+    @classmethod
+    def on(cls, proxy: LossyProxy, store: RedisStockStore) -> Stage:
+        """A node's desk on ``store``: its room recorded, the orders it counts kept."""
+        room = Room()
+        counted: list[Order] = []
+
+        async def count(order: Order) -> None:
+            counted.append(order)
+
+        return cls(proxy, store, room, SalesDesk(room, store, MemoryAuditLog(), count), counted)
+
 
 @pytest.fixture
 async def stage(redis_url: str) -> AsyncIterator[Stage]:
@@ -152,18 +163,11 @@ async def stage(redis_url: str) -> AsyncIterator[Stage]:
     await proxy.start()
     store = RedisStockStore(proxy.url)
     await store.open()
-    room = Room()
-    counted: list[Order] = []
-
-    async def count(order: Order) -> None:
-        counted.append(order)
-
-    desk = SalesDesk(room, store, MemoryAuditLog(), on_order=count)
     await created(store, make_sale(SALE, released=5, limit=2))
     await created(store, make_sale("warm-up", product="mask"))
     await store.buy("warm-up", "u0", 1, "k0", DURING)  # the script is loaded: no NOSCRIPT
     try:
-        yield Stage(proxy, store, room, desk, counted)
+        yield Stage.on(proxy, store)
     finally:
         proxy.away = False
         with contextlib.suppress(Exception):
@@ -268,13 +272,7 @@ async def other_node(stage: Stage, redis_url: str) -> AsyncIterator[Stage]:
     """A second node's desk on the same Redis (no proxy in between)."""
     store = RedisStockStore(redis_url)
     await store.open()
-    room = Room()
-    counted: list[Order] = []
-
-    async def count(order: Order) -> None:
-        counted.append(order)
-
-    yield Stage(stage.proxy, store, room, SalesDesk(room, store, MemoryAuditLog(), count), counted)
+    yield Stage.on(stage.proxy, store)
     await store.close()
 
 
